@@ -1,0 +1,1 @@
+"""DSMR-reader-compatible model import paths."""

@@ -1,0 +1,435 @@
+"""The one wrapper around paho-mqtt: prefix, QoS, availability, reconnects and dispatch live here."""
+
+import logging
+import random
+import socket
+import ssl
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from dsmr_shared.counters import Counters
+from dsmr_shared.settings import ServiceSettings
+from dsmr_shared.topics import state_topic
+
+log = logging.getLogger(__name__)
+
+BACKOFF_FIRST = 0.5
+BACKOFF_CAP = 30.0
+ONLINE = "online"
+OFFLINE = "offline"
+
+
+class Message:
+    """A received MQTT message; a handler may take over its acknowledgement with ``defer_ack``."""
+
+    __slots__ = ("_ack", "_deferred", "payload", "qos", "retain", "topic")
+
+    def __init__(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 0,
+        retain: bool = False,
+        ack: Callable[[], None] | None = None,
+    ) -> None:
+        self.topic = topic
+        self.payload = payload
+        self.qos = qos
+        self.retain = retain
+        self._ack = ack
+        self._deferred = False
+
+    def defer_ack(self) -> Callable[[], None]:
+        """Take over the PUBACK: the broker redelivers the message until the returned call runs."""
+        self._deferred = True
+        return self._ack or _noop
+
+    def _auto_ack(self) -> None:
+        if not self._deferred and self._ack is not None:
+            self._ack()
+
+
+def _noop() -> None:
+    return None
+
+
+Handler = Callable[[Message], None]
+
+
+@dataclass(slots=True)
+class _Subscription:
+    topic_filter: str
+    qos: int
+    shared: bool
+    handlers: list[Handler] = field(default_factory=list)
+
+
+def backoff_delay(attempt: int) -> float:
+    """Capped exponential backoff with jitter, so a fleet does not reconnect in lockstep."""
+    ceiling = min(BACKOFF_CAP, BACKOFF_FIRST * (2**attempt))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def default_client_id(service: str) -> str:
+    """Return ``dsmr-<service>-<hostname>``: stable across restarts, distinct between hosts."""
+    return f"dsmr-{service}-{socket.gethostname()}"[:64]
+
+
+class PublishHandle:
+    """Tracks one publish until the broker acknowledges it (paho resends it after a reconnect)."""
+
+    def __init__(self, info: mqtt.MQTTMessageInfo) -> None:
+        self._info = info
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds; True once the broker acknowledged."""
+        try:
+            self._info.wait_for_publish(timeout)
+        except (RuntimeError, ValueError):  # paho raises when the message was refused
+            return False
+        return self._info.is_published()
+
+
+class Bus:
+    """A service's connection to the broker: connect, publish, subscribe, dispatch."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        service: str,
+        *,
+        persistent: bool = False,
+        share_group: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.service = service
+        self.prefix = settings.topic_prefix
+        self.persistent = persistent
+        self.share_group = share_group
+        self.counters = Counters()
+        self.state_topic = state_topic(self.prefix, service)
+        self._subscriptions: dict[str, _Subscription] = {}
+        self._lock = threading.RLock()
+        self._connected = threading.Event()
+        self._stopping = threading.Event()
+        self._connect_listeners: list[Callable[[], None]] = []
+        self._generation = 0
+        self._was_connected = False
+        self._resubscribe_mid: int | None = -1
+        self._session_up = False
+        self._subacks = threading.Condition()
+        self._pending_subacks: set[int] = set()
+        self._early_subacks: set[int] = set()
+        self.uid = uuid.uuid4().hex
+        self.client_id = settings.mqtt_client_id or default_client_id(service)
+        self._thread: threading.Thread | None = None
+        self._client = self._make_client()
+
+    # -- set-up -----------------------------------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        s = self.settings
+        v5 = s.mqtt_protocol == "5"
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else not self.persistent,
+        )
+        client.manual_ack_set(True)
+        client.enable_logger(logging.getLogger("paho"))
+        if s.mqtt_username:
+            password = s.mqtt_password.get_secret_value() if s.mqtt_password else None
+            client.username_pw_set(s.mqtt_username, password)
+        if s.tls_enabled:
+            client.tls_set(
+                ca_certs=str(s.mqtt_tls_ca_file) if s.mqtt_tls_ca_file else None,
+                certfile=str(s.mqtt_tls_cert_file) if s.mqtt_tls_cert_file else None,
+                keyfile=str(s.mqtt_tls_key_file) if s.mqtt_tls_key_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+            client.tls_insecure_set(s.mqtt_tls_insecure)
+        client.will_set(self.state_topic, OFFLINE, qos=1, retain=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        return client
+
+    def add_connect_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (on the network thread) after every successful connect."""
+        self._connect_listeners.append(listener)
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect in a background thread; returns at once and reconnects forever."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name=f"bus-{self.service}", daemon=True)
+        self._thread.start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a connection; True when connected."""
+        return self._connected.wait(timeout)
+
+    @property
+    def connected(self) -> bool:
+        """True while a CONNACK-accepted connection is up."""
+        return self._connected.is_set()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Publish ``offline``, disconnect cleanly and stop the network thread."""
+        if self.connected:
+            self.publish_and_wait(self.state_topic, OFFLINE, qos=1, retain=True, timeout=timeout)
+        self._stopping.set()
+        self._client.disconnect()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        attempt = 0
+        while not self._stopping.is_set():
+            if self._connect_once():
+                self._loop_until_disconnected()
+            if self._stopping.is_set():
+                break
+            if self._generation_was_connected():
+                attempt = 0
+            delay = backoff_delay(attempt)
+            attempt += 1
+            log.info("reconnecting to %s in %.1f s", self._address(), delay)
+            self._stopping.wait(delay)
+
+    def _address(self) -> str:
+        return f"{self.settings.mqtt_host}:{self.settings.mqtt_port}"
+
+    def _connect_once(self) -> bool:
+        s = self.settings
+        self._was_connected = False
+        try:
+            if s.mqtt_protocol == "5":
+                properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+                properties.SessionExpiryInterval = s.mqtt_session_expiry if self.persistent else 0
+                self._client.connect(
+                    s.mqtt_host,
+                    s.mqtt_port,
+                    keepalive=s.mqtt_keepalive,
+                    clean_start=not self.persistent,
+                    properties=properties,
+                )
+            else:  # MQTT 3.1.1 sets clean_session on the client instead
+                self._client.connect(s.mqtt_host, s.mqtt_port, keepalive=s.mqtt_keepalive)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            self.counters.inc("connect_failures")
+            log.warning("cannot reach broker %s: %s", self._address(), exc)
+            return False
+        return True
+
+    def _loop_until_disconnected(self) -> None:
+        while not self._stopping.is_set():
+            rc = self._client.loop(timeout=0.5)
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                break
+        self._connected.clear()
+
+    def _generation_was_connected(self) -> bool:
+        return self._was_connected
+
+    # -- paho callbacks (network thread) --------------------------------------------------------
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            # A refused CONNACK is a failure, not a connection: never report online for it.
+            self.counters.inc("connect_refused")
+            log.error("broker %s refused the connection: %s", self._address(), reason)
+            return
+        with self._lock:
+            self._generation += 1
+            self._was_connected = True
+            self._session_up = True
+            subscriptions = list(self._subscriptions.values())
+        log.info("connected to %s as %s", self._address(), self.client_id)
+        client.publish(self.state_topic, ONLINE, qos=1, retain=True)
+        if subscriptions:
+            # "Connected" means listening: it is set when the broker acknowledged these.
+            _rc, self._resubscribe_mid = client.subscribe(
+                [(self._actual_filter(s), s.qos) for s in subscriptions]
+            )
+        else:
+            self._connected.set()
+        for listener in list(self._connect_listeners):
+            try:
+                listener()
+            except Exception:
+                self.counters.inc("handler_errors")
+                log.exception("connect listener %s raised", _name(listener))
+
+    def _on_subscribe(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        mid: int,
+        _reasons: list[ReasonCode],
+        _properties: Properties | None,
+    ) -> None:
+        if mid == self._resubscribe_mid:
+            self._connected.set()
+        with self._subacks:
+            if mid in self._pending_subacks:
+                self._pending_subacks.discard(mid)
+            elif mid != self._resubscribe_mid:
+                self._early_subacks.add(mid)
+            self._subacks.notify_all()
+
+    def _on_disconnect(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
+        was_connected = self._connected.is_set()
+        with self._lock:
+            self._session_up = False
+        self._connected.clear()
+        if was_connected and not self._stopping.is_set():
+            self.counters.inc("disconnects")
+            log.warning("lost the broker %s: %s", self._address(), reason)
+
+    def _on_message(self, client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
+        message = Message(
+            msg.topic,
+            bytes(msg.payload),
+            qos=msg.qos,
+            retain=bool(msg.retain),
+            ack=self._acker(client, msg.mid, msg.qos),
+        )
+        for handler in self._handlers_for(msg.topic):
+            self._call_safely(handler, message)
+        message._auto_ack()
+
+    def _acker(self, client: mqtt.Client, mid: int, qos: int) -> Callable[[], None] | None:
+        if qos == 0:
+            return None
+        generation = self._generation
+
+        def ack() -> None:
+            # An ack from before a reconnect would name a packet id of the old connection;
+            # the broker redelivers that message instead, and storage is idempotent.
+            if generation == self._generation:
+                client.ack(mid, qos)
+
+        return ack
+
+    def _call_safely(self, handler: Callable[[Message], None], message: Message) -> None:
+        try:
+            handler(message)
+        except Exception:
+            self.counters.inc("handler_errors")
+            log.exception(
+                "handler %s raised on %s; the other handlers still run", _name(handler), message.topic
+            )
+
+    # -- subscribe / publish --------------------------------------------------------------------
+
+    def _actual_filter(self, subscription: _Subscription) -> str:
+        if subscription.shared and self.share_group:
+            return f"$share/{self.share_group}/{subscription.topic_filter}"
+        return subscription.topic_filter
+
+    def _handlers_for(self, topic: str) -> list[Handler]:
+        with self._lock:
+            return [
+                handler
+                for sub in self._subscriptions.values()
+                if mqtt.topic_matches_sub(sub.topic_filter, topic)
+                for handler in sub.handlers
+            ]
+
+    def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1, *, shared: bool = False) -> None:
+        """Call ``handler`` for every message on ``topic_filter``; restored on every reconnect.
+
+        A persistent consumer subscribes before ``start``: the broker resends its queue at once.
+        """
+        with self._lock:
+            sub = self._subscriptions.get(topic_filter)
+            is_new = sub is None
+            if sub is None:
+                sub = _Subscription(topic_filter, qos, shared)
+                self._subscriptions[topic_filter] = sub
+            sub.handlers.append(handler)
+            # Decided under the lock on_connect takes: either it sees this subscription or we send it.
+            send_now = is_new and self._session_up
+        if send_now:
+            self._track(self._client.subscribe(self._actual_filter(sub), qos)[1])
+
+    def _track(self, mid: int | None) -> None:
+        if mid is None:
+            return
+        with self._subacks:
+            if mid in self._early_subacks:  # the SUBACK beat us here
+                self._early_subacks.discard(mid)
+            else:
+                self._pending_subacks.add(mid)
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        """Wait until the broker acknowledged every subscription made so far."""
+        with self._subacks:
+            return self._subacks.wait_for(lambda: not self._pending_subacks, timeout)
+
+    def unsubscribe(self, topic_filter: str, handler: Handler | None = None) -> None:
+        """Remove ``handler`` (or all handlers) from ``topic_filter``."""
+        with self._lock:
+            sub = self._subscriptions.get(topic_filter)
+            if sub is None:
+                return
+            sub.handlers = [h for h in sub.handlers if handler is not None and h != handler]
+            if sub.handlers:
+                return
+            del self._subscriptions[topic_filter]
+        if self.connected:
+            self._client.unsubscribe(self._actual_filter(sub))
+
+    def publish(
+        self, topic: str, payload: str | bytes, *, qos: int = 0, retain: bool = False
+    ) -> PublishHandle:
+        """Publish without waiting; QoS 1 messages sent while offline go out after reconnect."""
+        return PublishHandle(self._client.publish(topic, payload, qos=qos, retain=retain))
+
+    def publish_and_wait(
+        self,
+        topic: str,
+        payload: str | bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        timeout: float = 10.0,
+    ) -> bool:
+        """Publish and wait until the broker acknowledged; False on timeout or when offline."""
+        if not self.connected:
+            return False
+        return self.publish(topic, payload, qos=qos, retain=retain).wait(timeout)
+
+
+def _name(handler: Callable[..., object]) -> str:
+    module = getattr(handler, "__module__", "?")
+    return f"{module}.{getattr(handler, '__qualname__', repr(handler))}"

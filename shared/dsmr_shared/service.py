@@ -1,0 +1,54 @@
+"""What every service's entry point needs: logging, a stop event, and a --help that lists settings."""
+
+import argparse
+import logging
+import signal
+import threading
+from types import FrameType
+
+from pydantic_settings import BaseSettings
+
+from dsmr_shared.settings import env_name
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def setup_logging(level: str) -> None:
+    """Log to stderr at ``level``; paho's own chatter stays at WARNING."""
+    logging.basicConfig(level=level, format=LOG_FORMAT, force=True)
+    logging.getLogger("paho").setLevel(logging.WARNING)
+
+
+def stop_event() -> threading.Event:
+    """Return an event that SIGTERM and SIGINT set (call from the main thread)."""
+    event = threading.Event()
+
+    def _handler(signum: int, _frame: FrameType | None) -> None:
+        logging.getLogger("dsmr_shared.service").info("%s received, stopping", signal.Signals(signum).name)
+        event.set()
+
+    signal.signal(signal.SIGTERM, _handler)
+    signal.signal(signal.SIGINT, _handler)
+    return event
+
+
+def settings_help(settings_cls: type[BaseSettings]) -> str:
+    """List every variable of a settings class with its default and description."""
+    lines = ["settings (environment variables; a .env file in the working directory also works):"]
+    for name, field in settings_cls.model_fields.items():
+        default = "" if field.is_required() else f" (default: {field.get_default()!s})"
+        lines.append(f"  {env_name(settings_cls, name)}{default}")
+        if field.description:
+            lines.append(f"      {field.description}")
+    lines.append("Any variable can be read from a file instead: set <VARIABLE>_FILE to its path.")
+    return "\n".join(lines)
+
+
+def build_cli(prog: str, description: str, settings_cls: type[BaseSettings]) -> argparse.ArgumentParser:
+    """Return an argument parser whose --help explains every setting."""
+    return argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=settings_help(settings_cls),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )

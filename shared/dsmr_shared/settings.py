@@ -1,0 +1,173 @@
+"""Settings every service shares, read from ``DSMR_*`` variables, a ``.env`` file or ``*_FILE`` secrets."""
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from dsmr_shared.errors import ConfigError
+
+ENV_PREFIX = "DSMR_"
+
+
+def env_name(settings_cls: type[BaseSettings], field_name: str) -> str:
+    """Return the environment variable a field is read from."""
+    alias = settings_cls.model_fields[field_name].validation_alias
+    if isinstance(alias, str):
+        return alias
+    return f"{settings_cls.model_config.get('env_prefix', '')}{field_name}".upper()
+
+
+class FileSecretsSource(PydanticBaseSettingsSource):
+    """Reads field ``X`` from the file named by ``<X's variable>_FILE`` (Docker secrets)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: values are gathered in ``__call__``."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            variable = f"{env_name(self.settings_cls, name)}_FILE"
+            path = os.environ.get(variable)
+            if not path:
+                continue
+            try:
+                text = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"{variable}: cannot read {path}: {exc.strerror}") from None
+            key = field.validation_alias if isinstance(field.validation_alias, str) else name
+            values[key] = text
+        return values
+
+
+class ServiceSettings(BaseSettings):
+    """The MQTT connection and logging settings of every service."""
+
+    # Unknown DSMR_* names are ignored rather than refused: one .env file serves every service.
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    mqtt_host: str = Field("127.0.0.1", title="Broker host", description="MQTT broker host name.")
+    mqtt_port: int = Field(1883, ge=1, le=65535, title="Broker port", description="MQTT port.")
+    mqtt_username: str | None = Field(None, title="User", description="MQTT user name.")
+    mqtt_password: SecretStr | None = Field(
+        None, title="Password", description="MQTT password (or a file via DSMR_MQTT_PASSWORD_FILE)."
+    )
+    mqtt_client_id: str | None = Field(
+        None,
+        title="Client id",
+        description="MQTT client id; default dsmr-<service>-<hostname>. Keep it stable: "
+        "persistent sessions are keyed by it.",
+    )
+    mqtt_protocol: Literal["5", "3.1.1"] = Field(
+        "5", title="Protocol", description="MQTT protocol version: 5 or 3.1.1."
+    )
+    mqtt_keepalive: int = Field(30, ge=5, le=3600, title="Keepalive", description="Seconds.")
+    mqtt_session_expiry: int = Field(
+        7 * 24 * 3600,
+        ge=0,
+        title="Session expiry",
+        description="Seconds the broker keeps a consumer's session (and its queued messages) "
+        "while it is away.",
+    )
+    mqtt_tls: bool = Field(False, title="TLS", description="Connect with TLS (system CAs by default).")
+    mqtt_tls_ca_file: Path | None = Field(
+        None, title="CA file", description="CA certificate file; implies TLS."
+    )
+    mqtt_tls_cert_file: Path | None = Field(
+        None, title="Client certificate", description="Client certificate file (PEM)."
+    )
+    mqtt_tls_key_file: Path | None = Field(None, title="Client key", description="Client key file (PEM).")
+    mqtt_tls_insecure: bool = Field(
+        False, title="Skip host check", description="Do not verify the broker's host name."
+    )
+    topic_prefix: str = Field("dsmr", min_length=1, title="Topic prefix", description="Root topic.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", title="Log level", description="DEBUG, INFO, WARNING or ERROR."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Plain variables win over ``.env``, which wins over ``*_FILE`` secrets."""
+        return init_settings, env_settings, dotenv_settings, FileSecretsSource(settings_cls)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _plain_prefix(cls, value: str) -> str:
+        if any(c in value for c in "+#") or value.startswith("/") or value.endswith("/"):
+            raise ValueError("must not contain '+' or '#' nor start or end with '/'")
+        return value
+
+    @field_validator("mqtt_tls_ca_file", "mqtt_tls_cert_file", "mqtt_tls_key_file")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"file {value} does not exist")
+        return value
+
+    @model_validator(mode="after")
+    def _cert_needs_key(self) -> "ServiceSettings":
+        if (self.mqtt_tls_cert_file is None) != (self.mqtt_tls_key_file is None):
+            raise ValueError("DSMR_MQTT_TLS_CERT_FILE and DSMR_MQTT_TLS_KEY_FILE go together")
+        return self
+
+    @property
+    def tls_enabled(self) -> bool:
+        """True when the connection must use TLS."""
+        return self.mqtt_tls or self.mqtt_tls_ca_file is not None
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def describe_error(settings_cls: type[BaseSettings], exc: ValidationError) -> str:
+    """Turn a validation error into one line naming each variable at fault."""
+    parts = []
+    for error in exc.errors():
+        loc = error["loc"]
+        name = str(loc[0]) if loc else ""
+        field_name = next(
+            (n for n, f in settings_cls.model_fields.items() if name in (n, f.validation_alias)),
+            None,
+        )
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{env_name(settings_cls, field_name)}: {message}" if field_name else message)
+    return "; ".join(parts)
+
+
+def load_settings(settings_cls: type[S], service: str) -> S:
+    """Read settings; on a bad one print one clear line naming the variable and exit 2."""
+    try:
+        return settings_cls()
+    except ValidationError as exc:
+        message = describe_error(settings_cls, exc)
+    except ConfigError as exc:
+        message = str(exc)
+    print(f"dsmr-{service}: bad setting: {message}", file=sys.stderr)  # noqa: T201
+    raise SystemExit(2)

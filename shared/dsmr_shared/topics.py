@@ -1,0 +1,30 @@
+"""The topic rules of DESIGN.md, in one place."""
+
+import re
+
+DEFAULT_PREFIX = "dsmr"
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def signal_topic(prefix: str, signal_name: str, sender: str | None) -> str:
+    """Return ``<prefix>/<dotted path as slashes>/<sender>``; ``+`` matches any sender."""
+    return f"{prefix}/{signal_name.replace('.', '/')}/{'+' if sender is None else sender}"
+
+
+def state_topic(prefix: str, service: str) -> str:
+    """Return the retained availability topic of a service."""
+    return f"{prefix}/service/{service}/state"
+
+
+def topic_safe(name: str) -> str:
+    """Make ``name`` usable as one topic level: no ``/``, ``+``, ``#``, spaces or control bytes."""
+    cleaned = _UNSAFE.sub("_", name.strip()).strip("_")
+    return cleaned or "unknown"
+
+
+def validate_sender(sender: str) -> str:
+    """Return ``sender`` if it is one plain topic level, else raise ValueError."""
+    if not sender or any(c in sender for c in "/+#\x00"):
+        raise ValueError(f"sender {sender!r} must be one topic level without '/', '+', '#'")
+    return sender

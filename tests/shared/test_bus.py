@@ -1,0 +1,147 @@
+"""The bus against a real mosquitto: availability, reconnects, subscriptions, acks."""
+
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from dsmr_shared.bus import Bus, Handler, Message, backoff_delay
+from dsmr_shared.settings import ServiceSettings
+from tests.helpers import Mosquitto, Probe, ServiceProcess, wait_for
+
+
+def make_bus(
+    broker: Mosquitto, service: str = "test", subscribe: dict[str, Handler] | None = None, **kwargs: object
+) -> Bus:
+    settings = ServiceSettings(mqtt_host=broker.host, mqtt_port=broker.port, mqtt_client_id=f"c-{service}")
+    bus = Bus(settings, service, **kwargs)  # type: ignore[arg-type]
+    for topic_filter, handler in (subscribe or {}).items():
+        bus.subscribe(topic_filter, handler)
+    bus.start()
+    assert bus.wait_connected(10)
+    return bus
+
+
+def test_backoff_grows_is_capped_and_jittered() -> None:
+    assert all(0.25 <= backoff_delay(0) <= 0.5 for _ in range(50))
+    assert all(15 <= backoff_delay(20) <= 30 for _ in range(50))
+    assert len({backoff_delay(3) for _ in range(20)}) > 1
+
+
+def test_online_on_connect_and_offline_on_close(
+    mosquitto: Mosquitto, mqtt_client: Callable[..., Probe]
+) -> None:
+    probe = mqtt_client()
+    probe.subscribe("dsmr/service/test/state")
+    bus = make_bus(mosquitto)
+    probe.wait_for("dsmr/service/test/state", where=lambda m: m.payload == b"online")
+    bus.close()
+    probe.wait_for("dsmr/service/test/state", where=lambda m: m.payload == b"offline")
+    late = mqtt_client()
+    late.subscribe("dsmr/service/test/state")
+    (retained,) = late.wait_for("dsmr/service/test/state")
+    assert retained.retain and retained.payload == b"offline"
+
+
+def test_last_will_says_offline_when_the_process_dies(
+    mosquitto: Mosquitto, mqtt_client: Callable[..., Probe]
+) -> None:
+    code = (
+        "import threading;"
+        "from dsmr_shared.bus import Bus;"
+        "from dsmr_shared.settings import ServiceSettings;"
+        "b = Bus(ServiceSettings(), 'victim'); b.start(); b.wait_connected(10);"
+        "print('connected', flush=True); threading.Event().wait()"
+    )
+    proc = ServiceProcess([sys.executable, "-c", code], mosquitto.env()).start()
+    try:
+        proc.wait_for_output("connected")
+        probe = mqtt_client()
+        probe.subscribe("dsmr/service/victim/state")
+        probe.wait_for("dsmr/service/victim/state", where=lambda m: m.payload == b"online")
+        proc.stop(signal.SIGKILL)
+        probe.wait_for("dsmr/service/victim/state", where=lambda m: m.payload == b"offline")
+    finally:
+        proc.close()
+
+
+def test_reconnects_and_restores_subscriptions_after_broker_restart(
+    mosquitto: Mosquitto, mqtt_client: Callable[..., Probe]
+) -> None:
+    received: list[bytes] = []
+    bus = make_bus(mosquitto)
+    bus.subscribe("t/#", lambda m: received.append(m.payload))
+    probe = mqtt_client()
+    probe.publish("t/1", b"before")
+    wait_for(lambda: received == [b"before"])
+    probe.close()
+    mosquitto.stop()
+    wait_for(lambda: not bus.connected, message="bus noticed the broker left")
+    mosquitto.start()
+    assert bus.wait_connected(40)
+    mqtt_client().publish("t/2", b"after")
+    wait_for(lambda: received == [b"before", b"after"])
+    assert bus.counters.get("disconnects") == 1
+    bus.close()
+
+
+def test_refused_connack_is_not_a_connection(tmp_path: Path) -> None:
+    broker = Mosquitto(tmp_path, anonymous=False)
+    broker.start()
+    try:
+        settings = ServiceSettings(mqtt_host=broker.host, mqtt_port=broker.port)
+        bus = Bus(settings, "refused")
+        bus.start()
+        wait_for(lambda: bus.counters.get("connect_refused") >= 1, message="a refused CONNACK")
+        assert not bus.connected
+        bus.close(timeout=1)
+    finally:
+        broker.stop()
+
+
+def test_a_raising_handler_does_not_stop_the_others(
+    mosquitto: Mosquitto, mqtt_client: Callable[..., Probe]
+) -> None:
+    got: list[str] = []
+
+    def bad(_m: Message) -> None:
+        raise RuntimeError("boom")
+
+    bus = make_bus(mosquitto)
+    bus.subscribe("x/#", bad)
+    bus.subscribe("x/#", lambda m: got.append(m.topic))
+    mqtt_client().publish("x/1", b"1")
+    wait_for(lambda: got == ["x/1"])
+    assert bus.counters.get("handler_errors") == 1
+    bus.close()
+
+
+def test_deferred_ack_is_redelivered_to_a_persistent_session(
+    mosquitto: Mosquitto, mqtt_client: Callable[..., Probe]
+) -> None:
+    first: list[Message] = []
+    bus = make_bus(mosquitto, "acker", persistent=True)
+
+    def keep_unacked(message: Message) -> None:
+        message.defer_ack()
+        first.append(message)
+
+    bus.subscribe("q/#", keep_unacked)
+    mqtt_client().publish("q/1", b"keep me")
+    wait_for(lambda: len(first) == 1)
+    bus.close()  # never acked: the broker must deliver it again
+
+    again: list[Message] = []
+    # A persistent consumer subscribes before it connects: the broker resends at once.
+    bus2 = make_bus(mosquitto, "acker", subscribe={"q/#": again.append}, persistent=True)
+    wait_for(lambda: [m.payload for m in again] == [b"keep me"], message="redelivery")
+    bus2.close()
+
+
+def test_publish_and_wait_is_false_while_offline(mosquitto: Mosquitto) -> None:
+    bus = make_bus(mosquitto)
+    assert bus.publish_and_wait("a/b", b"x", timeout=5)
+    mosquitto.stop()
+    wait_for(lambda: not bus.connected)
+    assert not bus.publish_and_wait("a/b", b"x", timeout=0.5)
+    bus.close(timeout=1)
