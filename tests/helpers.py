@@ -95,7 +95,10 @@ class Mosquitto:
             "max_queued_messages 1000000\n"
             "max_inflight_messages 100\n"
             f"log_dest file {self.log_path}\n"
-            "log_type error\nlog_type warning\nlog_type notice\n" + self.extra_config
+            # Started as root, mosquitto drops to user "mosquitto", who cannot write our tmp dir.
+            + ("user root\n" if os.geteuid() == 0 else "")
+            + "log_type error\nlog_type warning\nlog_type notice\n"
+            + self.extra_config
         )
 
     def start(self, timeout: float = 10.0) -> None:
@@ -127,7 +130,12 @@ class Mosquitto:
 
     def env(self) -> dict[str, str]:
         """The DSMR_MQTT_* variables a service needs to reach this broker."""
-        return {"DSMR_MQTT_HOST": self.host, "DSMR_MQTT_PORT": str(self.port)}
+        return {
+            "DSMR_MQTT_HOST": self.host,
+            "DSMR_MQTT_PORT": str(self.port),
+            # Tests restart brokers; reconnecting within 2 s keeps them quick.
+            "DSMR_MQTT_RECONNECT_MAX": "2",
+        }
 
 
 @dataclass(frozen=True, slots=True)

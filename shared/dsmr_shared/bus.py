@@ -73,9 +73,9 @@ class _Subscription:
     handlers: list[Handler] = field(default_factory=list)
 
 
-def backoff_delay(attempt: int) -> float:
+def backoff_delay(attempt: int, cap: float = BACKOFF_CAP) -> float:
     """Capped exponential backoff with jitter, so a fleet does not reconnect in lockstep."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_FIRST * (2**attempt))
+    ceiling = min(cap, BACKOFF_FIRST * (2 ** min(attempt, 32)))
     return random.uniform(ceiling / 2, ceiling)
 
 
@@ -90,13 +90,24 @@ class PublishHandle:
     def __init__(self, info: mqtt.MQTTMessageInfo) -> None:
         self._info = info
 
+    @property
+    def queued(self) -> bool:
+        """True when paho holds the message to send after a reconnect (QoS > 0 while offline)."""
+        return self._info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN
+
     def wait(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds; True once the broker acknowledged."""
+        info = self._info
+        if self.queued:
+            # paho's own wait raises at once for a message queued while offline, though it will
+            # still send it after reconnecting; wait on its condition instead (private, stable since 1.x).
+            with info._condition:
+                return bool(info._condition.wait_for(lambda: info._published, timeout))
         try:
-            self._info.wait_for_publish(timeout)
-        except (RuntimeError, ValueError):  # paho raises when the message was refused
+            info.wait_for_publish(timeout)
+        except (RuntimeError, ValueError):  # refused by paho (queue full, bad topic)
             return False
-        return self._info.is_published()
+        return info.is_published()
 
 
 class Bus:
@@ -206,7 +217,7 @@ class Bus:
                 break
             if self._generation_was_connected():
                 attempt = 0
-            delay = backoff_delay(attempt)
+            delay = backoff_delay(attempt, self.settings.mqtt_reconnect_max)
             attempt += 1
             log.info("reconnecting to %s in %.1f s", self._address(), delay)
             self._stopping.wait(delay)
@@ -344,10 +355,10 @@ class Bus:
         try:
             handler(message)
         except Exception:
-            self.counters.inc("handler_errors")
             log.exception(
                 "handler %s raised on %s; the other handlers still run", _name(handler), message.topic
             )
+            self.counters.inc("handler_errors")
 
     # -- subscribe / publish --------------------------------------------------------------------
 

@@ -84,6 +84,13 @@ class ServiceSettings(BaseSettings):
         description="Seconds the broker keeps a consumer's session (and its queued messages) "
         "while it is away.",
     )
+    mqtt_reconnect_max: float = Field(
+        30.0,
+        ge=1.0,
+        le=3600.0,
+        title="Longest reconnect delay",
+        description="Seconds; reconnect attempts back off exponentially (with jitter) up to this.",
+    )
     mqtt_tls: bool = Field(False, title="TLS", description="Connect with TLS (system CAs by default).")
     mqtt_tls_ca_file: Path | None = Field(
         None, title="CA file", description="CA certificate file; implies TLS."

@@ -171,9 +171,9 @@ class Signal:
             if message.topic.rsplit("/", 1)[-1] != envelope.sender:
                 raise EnvelopeError(f"sender {envelope.sender!r} differs from the topic's")
         except EnvelopeError as exc:
+            log.warning("dropped an invalid message on %s: %s", message.topic, exc)
             if _bus is not None:
                 _bus.counters.inc("invalid_payloads")
-            log.warning("dropped an invalid message on %s: %s", message.topic, exc)
             return None
         return envelope
 
@@ -181,10 +181,10 @@ class Signal:
         try:
             binding.call(signal=self, sender=envelope.sender, **envelope.kwargs)
         except Exception:
-            if _bus is not None:
-                _bus.counters.inc("receiver_errors")
             log.exception(
                 "receiver %s of %s raised; the other receivers still run",
                 _receiver_name(binding.original),
                 self.name,
             )
+            if _bus is not None:
+                _bus.counters.inc("receiver_errors")

@@ -145,3 +145,21 @@ def test_publish_and_wait_is_false_while_offline(mosquitto: Mosquitto) -> None:
     wait_for(lambda: not bus.connected)
     assert not bus.publish_and_wait("a/b", b"x", timeout=0.5)
     bus.close(timeout=1)
+
+
+def test_a_publish_made_offline_is_sent_after_reconnect_not_twice(
+    mosquitto: Mosquitto, mqtt_client: Callable[..., Probe]
+) -> None:
+    bus = make_bus(mosquitto)
+    mosquitto.stop()
+    wait_for(lambda: not bus.connected)
+    handle = bus.publish("late/1", b"queued", qos=1, retain=True)
+    assert handle.queued
+    assert not handle.wait(0.2)
+    mosquitto.start()
+    probe = mqtt_client()
+    probe.subscribe("late/#")
+    assert handle.wait(40), "paho sends the queued message after reconnecting"
+    (message,) = probe.wait_for("late/1")  # retained: no race with the probe's subscription
+    assert message.payload == b"queued"
+    bus.close()
