@@ -49,8 +49,8 @@ class FileSecretsSource(PydanticBaseSettingsSource):
         return values
 
 
-class ServiceSettings(BaseSettings):
-    """The MQTT connection and logging settings of every service."""
+class DsmrSettings(BaseSettings):
+    """Where every dsmr-mqtt setting comes from: ``DSMR_*`` variables, ``.env``, ``*_FILE``."""
 
     # Unknown DSMR_* names are ignored rather than refused: one .env file serves every service.
     model_config = SettingsConfigDict(
@@ -60,6 +60,22 @@ class ServiceSettings(BaseSettings):
         extra="ignore",
         populate_by_name=True,
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Plain variables win over ``.env``, which wins over ``*_FILE`` secrets."""
+        return init_settings, env_settings, dotenv_settings, FileSecretsSource(settings_cls)
+
+
+class ServiceSettings(DsmrSettings):
+    """The MQTT connection and logging settings of every service."""
 
     mqtt_host: str = Field("127.0.0.1", title="Broker host", description="MQTT broker host name.")
     mqtt_port: int = Field(1883, ge=1, le=65535, title="Broker port", description="MQTT port.")
@@ -106,18 +122,6 @@ class ServiceSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", title="Log level", description="DEBUG, INFO, WARNING or ERROR."
     )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Plain variables win over ``.env``, which wins over ``*_FILE`` secrets."""
-        return init_settings, env_settings, dotenv_settings, FileSecretsSource(settings_cls)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -5,32 +5,15 @@ access that must reflect ``DSMR_PVOUTPUT_API_URL`` at the moment it is read.
 """
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from dsmr_pvoutput.settings import DEFAULT_API_URL, batch_url
-from dsmr_shared.settings import ENV_PREFIX, FileSecretsSource
+from dsmr_shared.settings import DsmrSettings
 
 
-class _ApiUrlSetting(BaseSettings):
+class _ApiUrlSetting(DsmrSettings):
     """Only the URL, so reading it never trips over unrelated settings."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
-
     pvoutput_api_url: str = Field(DEFAULT_API_URL)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Same order as the services: variables, then .env, then ``*_FILE``."""
-        return init_settings, env_settings, dotenv_settings, FileSecretsSource(settings_cls)
 
 
 def current_api_url() -> str:
