@@ -17,7 +17,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from dsmr_shared.counters import Counters
 from dsmr_shared.settings import ServiceSettings
-from dsmr_shared.topics import state_topic
+from dsmr_shared.topics import state_topic, topic_matches
 
 log = logging.getLogger(__name__)
 
@@ -372,7 +372,7 @@ class Bus:
             return [
                 handler
                 for sub in self._subscriptions.values()
-                if mqtt.topic_matches_sub(sub.topic_filter, topic)
+                if topic_matches(sub.topic_filter, topic)
                 for handler in sub.handlers
             ]
 
