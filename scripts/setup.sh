@@ -31,21 +31,24 @@ ensure_venv() {
     fi
 }
 
-ensure_mosquitto() {
-    if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then
-        return
-    fi
+# ensure_debian_packages BINARY:PACKAGE ...: install what is missing (as root), else say how.
+ensure_debian_packages() {
+    local missing=() pair
+    for pair in "$@"; do
+        command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || missing+=("${pair#*:}")
+    done
+    [ ${#missing[@]} -eq 0 ] && return
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "==> installing mosquitto (Debian package)"
+        echo "==> installing Debian packages: ${missing[*]}"
         DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
         return
     fi
-    echo "mosquitto is missing: install it with 'sudo apt-get install mosquitto', then run this again" >&2
+    echo "missing: ${missing[*]}; install with 'sudo apt-get install ${missing[*]}', then run this again" >&2
     exit 1
 }
 
 ensure_venv
-ensure_mosquitto
+ensure_debian_packages mosquitto:mosquitto
 export PATH="$VENV/bin:$PATH"
 cd "$ROOT"

@@ -6,7 +6,8 @@ import socket
 import ssl
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
@@ -87,8 +88,10 @@ def default_client_id(service: str) -> str:
 class PublishHandle:
     """Tracks one publish until the broker acknowledges it (paho resends it after a reconnect)."""
 
-    def __init__(self, info: mqtt.MQTTMessageInfo) -> None:
+    def __init__(self, info: mqtt.MQTTMessageInfo, topic: str, refused: Callable[[int], bool]) -> None:
         self._info = info
+        self._topic = topic
+        self._refused = refused
 
     @property
     def queued(self) -> bool:
@@ -102,12 +105,17 @@ class PublishHandle:
             # paho's own wait raises at once for a message queued while offline, though it will
             # still send it after reconnecting; wait on its condition instead (private, stable since 1.x).
             with info._condition:
-                return bool(info._condition.wait_for(lambda: info._published, timeout))
-        try:
-            info.wait_for_publish(timeout)
-        except (RuntimeError, ValueError):  # refused by paho (queue full, bad topic)
+                published = bool(info._condition.wait_for(lambda: info._published, timeout))
+        else:
+            try:
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError):  # refused by paho (queue full, bad topic)
+                return False
+            published = info.is_published()
+        if published and self._refused(info.mid):
+            log.error("the broker refused the publish to %s (not authorised by its ACL?)", self._topic)
             return False
-        return info.is_published()
+        return published
 
 
 class Bus:
@@ -141,6 +149,8 @@ class Bus:
         self._pending_subacks: set[int] = set()
         self._early_subacks: set[int] = set()
         self.uid = uuid.uuid4().hex
+        self._dispatch_lock = threading.Lock()
+        self._refused_mids: set[int] = set()
         self.client_id = settings.mqtt_client_id or default_client_id(service)
         self._thread: threading.Thread | None = None
         self._client = self._make_client()
@@ -173,6 +183,7 @@ class Bus:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
+        client.on_publish = self._on_publish
         client.on_message = self._on_message
         return client
 
@@ -310,6 +321,28 @@ class Bus:
                 self._early_subacks.add(mid)
             self._subacks.notify_all()
 
+    def _on_publish(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        mid: int,
+        reason: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
+        # MQTT 5 acknowledges a publish the ACL refused with reason 0x87; paho still calls it
+        # published. Remember the refusal until the packet id is used again (3.1.1 cannot say).
+        with self._lock:
+            if reason.is_failure:
+                self._refused_mids.add(mid)
+            else:
+                self._refused_mids.discard(mid)
+        if reason.is_failure:
+            self.counters.inc("publish_refused")
+
+    def _was_refused(self, mid: int) -> bool:
+        with self._lock:
+            return mid in self._refused_mids
+
     def _on_disconnect(
         self,
         _client: mqtt.Client,
@@ -327,6 +360,10 @@ class Bus:
             log.warning("lost the broker %s: %s", self._address(), reason)
 
     def _on_message(self, client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
+        with self._dispatch_lock:
+            self._dispatch(client, msg)
+
+    def _dispatch(self, client: mqtt.Client, msg: mqtt.MQTTMessage) -> None:
         message = Message(
             msg.topic,
             bytes(msg.payload),
@@ -359,6 +396,19 @@ class Bus:
                 "handler %s raised on %s; the other handlers still run", _name(handler), message.topic
             )
             self.counters.inc("handler_errors")
+
+    @contextmanager
+    def dispatch_paused(self, timeout: float = 10.0) -> Iterator[bool]:
+        """Hold delivery between two messages for the block; yields False if that took too long.
+
+        Keep the block short: while it runs the network thread waits, keepalives included.
+        """
+        held = self._dispatch_lock.acquire(timeout=timeout)
+        try:
+            yield held
+        finally:
+            if held:
+                self._dispatch_lock.release()
 
     # -- subscribe / publish --------------------------------------------------------------------
 
@@ -424,7 +474,8 @@ class Bus:
         self, topic: str, payload: str | bytes, *, qos: int = 0, retain: bool = False
     ) -> PublishHandle:
         """Publish without waiting; QoS 1 messages sent while offline go out after reconnect."""
-        return PublishHandle(self._client.publish(topic, payload, qos=qos, retain=retain))
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        return PublishHandle(info, topic, self._was_refused)
 
     def publish_and_wait(
         self,

@@ -56,6 +56,11 @@ def set_receiver_wrapper(wrapper: ReceiverWrapper | None) -> None:
     _wrapper = wrapper
 
 
+def disconnect_wrapped(call: Receiver) -> int:
+    """Disconnect ``call`` (a receiver as the wrapper returned it) from every signal; return how many."""
+    return sum(sig._drop_call(call) for sig in list(_signals))
+
+
 def _receiver_name(receiver: Receiver) -> str:
     return f"{getattr(receiver, '__module__', '?')}.{getattr(receiver, '__qualname__', receiver)}"
 
@@ -114,6 +119,13 @@ class Signal:
             removed = len(kept) != len(self._bindings)
             self._bindings = kept
         return removed
+
+    def _drop_call(self, call: Receiver) -> int:
+        with self._lock:
+            kept = [b for b in self._bindings if b.call is not call]
+            dropped = len(self._bindings) - len(kept)
+            self._bindings = kept
+        return dropped
 
     def has_listeners(self, sender: str | None = None) -> bool:
         """True when a receiver would hear a send from ``sender``."""

@@ -7,9 +7,6 @@ TLS, require_certificate switched on).
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,57 +16,15 @@ import pytest
 
 from dsmr_shared.bus import Bus
 from dsmr_shared.settings import ServiceSettings
-from tests.helpers import REPO, Mosquitto, Probe, free_port, port_open, service_missing, wait_for
-
-TLS_CONF = REPO / "services" / "mosquitto" / "tls.conf"
-SERVER_EXTENSIONS = """basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1, DNS:localhost
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-"""
-CLIENT_EXTENSIONS = """basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = clientAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-"""
-
-
-def openssl(*args: str, cwd: Path) -> None:
-    """Run the openssl CLI; fail with its message."""
-    binary = shutil.which("openssl")
-    if binary is None:
-        service_missing("openssl is not installed")
-        return
-    done = subprocess.run([binary, *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-
-
-def make_ca(folder: Path, name: str) -> None:
-    """A self-signed CA: <name>.crt and <name>.key."""
-    openssl(
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", f"{name}.key", "-out", f"{name}.crt", "-days", "2", "-subj", f"/CN=dsmr test {name}",
-        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-        cwd=folder,
-    )  # fmt: skip
-
-
-def make_signed(folder: Path, name: str, ca: str, extensions: str) -> None:
-    """A key and a certificate for ``name`` signed by ``ca``."""
-    (folder / f"{name}.ext").write_text(extensions)
-    openssl(
-        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}",
-        cwd=folder,
-    )  # fmt: skip
-    openssl(
-        "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
-        "-CAcreateserial", "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext",
-        cwd=folder,
-    )  # fmt: skip
+from tests.helpers import Mosquitto, Probe, free_port, port_open, wait_for
+from tests.stack.certs import (
+    CLIENT_EXTENSIONS,
+    OTHER_NAME_EXTENSIONS,
+    SERVER_EXTENSIONS,
+    make_ca,
+    make_signed,
+    tls_listener,
+)
 
 
 @dataclass(frozen=True)
@@ -80,6 +35,7 @@ class TlsBroker:
     certs: Path
     tls_port: int
     mutual_port: int
+    other_name_port: int
 
     def cert(self, name: str) -> Path:
         """Path of a file made by the fixture (ca.crt, other-ca.crt, client.crt, client.key)."""
@@ -90,22 +46,6 @@ class TlsBroker:
         return self.broker.log_path.read_text(errors="replace")
 
 
-def tls_listener(port: int, certs: Path, *, mutual: bool) -> str:
-    """The shipped TLS listener with this test's port and certificate files."""
-    text = TLS_CONF.read_text()
-    replacements = {
-        r"^listener 8883$": f"listener {port} 127.0.0.1",
-        r"^certfile .*$": f"certfile {certs / 'server.crt'}",
-        r"^keyfile .*$": f"keyfile {certs / 'server.key'}",
-        r"^cafile .*$": f"cafile {certs / 'ca.crt'}",
-        r"^require_certificate false$": f"require_certificate {'true' if mutual else 'false'}",
-    }
-    for pattern, value in replacements.items():
-        text, count = re.subn(pattern, value, text, flags=re.MULTILINE)
-        assert count == 1, f"{pattern} should occur once in {TLS_CONF}"
-    return text
-
-
 @pytest.fixture(scope="module")
 def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsBroker]:
     """CA, server and client certificates, a second CA, and a broker with TLS listeners."""
@@ -114,13 +54,18 @@ def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsBroker]:
     make_ca(certs, "other-ca")
     make_signed(certs, "server", "ca", SERVER_EXTENSIONS)
     make_signed(certs, "client", "ca", CLIENT_EXTENSIONS)
-    tls_port, mutual_port = free_port(), free_port()
-    extra = tls_listener(tls_port, certs, mutual=False) + tls_listener(mutual_port, certs, mutual=True)
+    make_signed(certs, "other-name", "ca", OTHER_NAME_EXTENSIONS)
+    ports = free_port(), free_port(), free_port()
+    extra = (
+        tls_listener(ports[0], certs)
+        + tls_listener(ports[1], certs, mutual=True)
+        + tls_listener(ports[2], certs, server="other-name")
+    )
     broker = Mosquitto(tmp_path_factory.mktemp("broker"), extra_config=extra)
     broker.start()
     try:
-        wait_for(lambda: port_open(tls_port) and port_open(mutual_port), 10, message="TLS listeners")
-        yield TlsBroker(broker, certs, tls_port, mutual_port)
+        wait_for(lambda: all(port_open(p) for p in ports), 10, message="TLS listeners")
+        yield TlsBroker(broker, certs, *ports)
     finally:
         broker.stop()
 
@@ -130,9 +75,10 @@ def start_bus(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Bus]]:
     """Start a Bus configured through DSMR_MQTT_* variables, as a service is; closed afterwards."""
     buses: list[Bus] = []
 
-    def start(port: int, host: str = "127.0.0.1", **files: Path) -> Bus:
+    def start(port: int, host: str = "127.0.0.1", insecure: bool = False, **files: Path) -> Bus:
         monkeypatch.setenv("DSMR_MQTT_HOST", host)
         monkeypatch.setenv("DSMR_MQTT_PORT", str(port))
+        monkeypatch.setenv("DSMR_MQTT_TLS_INSECURE", str(insecure).lower())
         for name, path in files.items():
             monkeypatch.setenv(f"DSMR_MQTT_TLS_{name.upper()}_FILE", str(path))
         bus = Bus(ServiceSettings(), f"tls-{uuid.uuid4().hex[:8]}")
@@ -175,6 +121,15 @@ def test_a_broker_signed_by_another_ca_is_refused(
     wait_for(lambda: bus.counters.get("connect_failures") >= 2, 10, message="two failed attempts")
     assert not bus.connected
     assert not bus.wait_connected(0.2)
+
+
+def test_the_broker_host_name_is_verified(tls_broker: TlsBroker, start_bus: Callable[..., Bus]) -> None:
+    # Signed by the trusted CA, but for broker.invalid, not 127.0.0.1.
+    bus = start_bus(tls_broker.other_name_port, ca=tls_broker.cert("ca.crt"))
+    wait_for(lambda: bus.counters.get("connect_failures") >= 2, 10, message="two failed attempts")
+    assert not bus.connected
+    insecure = start_bus(tls_broker.other_name_port, insecure=True, ca=tls_broker.cert("ca.crt"))
+    assert insecure.wait_connected(10), "DSMR_MQTT_TLS_INSECURE skips only the host name check"
 
 
 def test_mutual_tls_accepts_a_client_certificate(
