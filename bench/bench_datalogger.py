@@ -14,23 +14,16 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from common import start_broker
+
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:
@@ -44,22 +37,6 @@ def rss_kib(pid: int, key: str = "VmRSS") -> int:
     match = re.search(rf"^{key}:\s+(\d+)", Path(f"/proc/{pid}/status").read_text(), re.M)
     assert match is not None
     return int(match.group(1))
-
-
-def start_broker(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """A private mosquitto; returns the process and its port."""
-    port = free_port()
-    config = workdir / "mosquitto.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n")
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    broker = subprocess.Popen([binary, "-c", str(config)], stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return broker, port
-        time.sleep(0.05)
-    raise SystemExit("mosquitto did not start")
 
 
 def main() -> int:

@@ -16,9 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,6 +27,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from common import start_broker
 from dsmr_plugins.runner import PluginRunner
 from dsmr_plugins.settings import PluginSettings
 from dsmr_shared.bus import Bus
@@ -58,29 +56,6 @@ def count(sender, **kwargs):
 
 raw_telegram.connect(count)
 """
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_broker(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """A private mosquitto with room for a burst; returns the process and its port."""
-    port = free_port()
-    config = workdir / "mosquitto.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000000\n")
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    broker = subprocess.Popen([binary, "-c", str(config)], stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return broker, port
-        time.sleep(0.05)
-    raise SystemExit("mosquitto did not start")
 
 
 def payloads(count: int) -> list[bytes]:

@@ -15,10 +15,10 @@ import uuid
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from dsmr_shared.bus import new_client
 from dsmr_shared.settings import ServiceSettings
 from dsmr_shared.topics import state_topic
 
@@ -43,23 +43,7 @@ class Outcome:
 
 def make_client(settings: ServiceSettings, service: str, outcome: Outcome) -> mqtt.Client:
     """A throwaway client with the service's credentials and TLS settings."""
-    v5 = settings.mqtt_protocol == "5"
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=f"dsmr-health-{service}-{uuid.uuid4().hex[:8]}",
-        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-    )
-    if settings.mqtt_username:
-        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
-        client.username_pw_set(settings.mqtt_username, password)
-    if settings.tls_enabled:
-        client.tls_set(
-            ca_certs=str(settings.mqtt_tls_ca_file) if settings.mqtt_tls_ca_file else None,
-            certfile=str(settings.mqtt_tls_cert_file) if settings.mqtt_tls_cert_file else None,
-            keyfile=str(settings.mqtt_tls_key_file) if settings.mqtt_tls_key_file else None,
-            cert_reqs=ssl.CERT_REQUIRED,
-        )
-        client.tls_insecure_set(settings.mqtt_tls_insecure)
+    client = new_client(settings, f"dsmr-health-{service}-{uuid.uuid4().hex[:8]}")
     topic = state_topic(settings.topic_prefix, service)
 
     def on_connect(

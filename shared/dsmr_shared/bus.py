@@ -85,6 +85,29 @@ def default_client_id(service: str) -> str:
     return f"dsmr-{service}-{socket.gethostname()}"[:64]
 
 
+def new_client(settings: ServiceSettings, client_id: str, *, persistent: bool = False) -> mqtt.Client:
+    """A paho client with the settings' protocol, credentials and TLS; callbacks are the caller's."""
+    v5 = settings.mqtt_protocol == "5"
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+        clean_session=None if v5 else not persistent,
+    )
+    if settings.mqtt_username:
+        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+        client.username_pw_set(settings.mqtt_username, password)
+    if settings.tls_enabled:
+        client.tls_set(
+            ca_certs=str(settings.mqtt_tls_ca_file) if settings.mqtt_tls_ca_file else None,
+            certfile=str(settings.mqtt_tls_cert_file) if settings.mqtt_tls_cert_file else None,
+            keyfile=str(settings.mqtt_tls_key_file) if settings.mqtt_tls_key_file else None,
+            cert_reqs=ssl.CERT_REQUIRED,
+        )
+        client.tls_insecure_set(settings.mqtt_tls_insecure)
+    return client
+
+
 class PublishHandle:
     """Tracks one publish until the broker acknowledges it (paho resends it after a reconnect)."""
 
@@ -158,27 +181,9 @@ class Bus:
     # -- set-up -----------------------------------------------------------------------------
 
     def _make_client(self) -> mqtt.Client:
-        s = self.settings
-        v5 = s.mqtt_protocol == "5"
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            clean_session=None if v5 else not self.persistent,
-        )
+        client = new_client(self.settings, self.client_id, persistent=self.persistent)
         client.manual_ack_set(True)
         client.enable_logger(logging.getLogger("paho"))
-        if s.mqtt_username:
-            password = s.mqtt_password.get_secret_value() if s.mqtt_password else None
-            client.username_pw_set(s.mqtt_username, password)
-        if s.tls_enabled:
-            client.tls_set(
-                ca_certs=str(s.mqtt_tls_ca_file) if s.mqtt_tls_ca_file else None,
-                certfile=str(s.mqtt_tls_cert_file) if s.mqtt_tls_cert_file else None,
-                keyfile=str(s.mqtt_tls_key_file) if s.mqtt_tls_key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-            client.tls_insecure_set(s.mqtt_tls_insecure)
         client.will_set(self.state_topic, OFFLINE, qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
