@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
@@ -74,7 +76,7 @@ class Figures:
 
     catch_up: float  # the broker holds N telegrams; the backend drains them (backend-bound)
     cpu_us: float  # the backend process's CPU time (user + system) per telegram while draining
-    live: float  # a publisher sends N while the backend runs (bound by the slower of both)
+    live: float  # mosquitto_pub sends N while the backend runs (they share the CPUs)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -102,6 +104,28 @@ def drain_rate(database: Path, target: int, pid: int) -> tuple[float, float]:
     return rate, (cpu_seconds(pid) - cpu) / done * 1e6
 
 
+def publish_with_mosquitto_pub(broker: Mosquitto, payloads: list[bytes], workdir: Path) -> float:
+    """Publish with the C client (one line per envelope): the publisher is not the bottleneck."""
+    lines = workdir / "envelopes.txt"
+    lines.write_bytes(b"\n".join(payloads) + b"\n")  # envelopes are one-line JSON
+    command = [
+        shutil.which("mosquitto_pub") or "mosquitto_pub",
+        *("-h", broker.host, "-p", str(broker.port), "-q", "1", "-V", "5", "-M", "1000"),
+        *("-t", raw_topic(METER), "-l"),
+    ]
+    started = time.perf_counter()
+    with lines.open("rb") as stdin:
+        subprocess.run(command, stdin=stdin, check=True, timeout=600)
+    return started
+
+
+def publish(broker: Mosquitto, payloads: list[bytes], workdir: Path) -> float:
+    """Publish with mosquitto_pub when installed, else with paho; return the start time."""
+    if shutil.which("mosquitto_pub"):
+        return publish_with_mosquitto_pub(broker, payloads, workdir)
+    return publish_all(broker, payloads)
+
+
 def bench_ours(count: int, workdir: Path, profile: Path | None = None) -> Figures:
     """Telegrams per second through a real broker and one backend process into SQLite."""
     (workdir / "mosquitto").mkdir()
@@ -121,13 +145,13 @@ def bench_ours(count: int, workdir: Path, profile: Path | None = None) -> Figure
         wait_for(lambda: count_rows(database) == 1, 30, message="warm-up telegram stored")
         backend.stop()
         # Catch-up: the broker queues N telegrams for the stopped backend's session.
-        publish_all(broker, [envelope(METER, v5_at(i)) for i in range(count)])
+        publish(broker, [envelope(METER, v5_at(i)) for i in range(count)], workdir)
         backend.start()
         assert backend.process is not None
         catch_up, cpu_us = drain_rate(database, count + 1, backend.process.pid)
         # Live: publish N more while it runs.
         payloads = [envelope(METER, v5_at(count + i)) for i in range(count)]
-        started = publish_all(broker, payloads)
+        started = publish(broker, payloads, workdir)
         wait_for(lambda: count_rows(database) == 2 * count + 1, 600, 0.002, "live telegrams")
         live = count / (time.perf_counter() - started)
         return Figures(catch_up, cpu_us, live)
@@ -201,8 +225,7 @@ def main() -> int:
         f"(= {1e6 / ours.cpu_us:,.0f} telegrams/s per fully used core)"
     )
     print(
-        f"dsmr-backend live (a Python publisher sends {options.count} while it runs): "
-        f"{ours.live:,.0f} telegrams/s"
+        f"dsmr-backend live (mosquitto_pub sends {options.count} while it runs): {ours.live:,.0f} telegrams/s"
     )
     print(f"ratio catch-up/reference: {ours.catch_up / reference:.2f}x")
     print(f"target >= 3,000 telegrams/s: {'met' if ours.catch_up >= 3000 else 'NOT met'}")

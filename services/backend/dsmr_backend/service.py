@@ -1,0 +1,212 @@
+"""The backend service: wires the bus, storage, ingest, outputs, discovery and the loop."""
+
+import json
+import logging
+import threading
+import time
+
+from dsmr_backend.decode import RAW_TELEGRAM
+from dsmr_backend.discovery import Device, Discovery
+from dsmr_backend.errors import StorageError
+from dsmr_backend.ingest import Batch, Ingest
+from dsmr_backend.loop import Loop
+from dsmr_backend.outputs import MeterStats, Outputs, json_payload
+from dsmr_backend.settings import BackendSettings
+from dsmr_backend.signals import post_save
+from dsmr_backend.storage.engine import describe, make_engine
+from dsmr_backend.storage.rows import MeterReading
+from dsmr_backend.storage.store import ReadingStore
+from dsmr_shared import signals
+from dsmr_shared.bus import Bus, Message
+from dsmr_shared.counters import Counters
+from dsmr_shared.topics import signal_topic
+
+log = logging.getLogger(__name__)
+
+SERVICE = "backend"
+POST_SAVE_KIND = "DsmrReading"
+
+
+def client_settings(settings: BackendSettings) -> BackendSettings:
+    """Give each named replica its own stable client id (persistent sessions are keyed by it).
+
+    No host name in it: a recreated container gets a new host name, and a new client id would
+    abandon the session holding the telegrams queued while it was away.
+    """
+    if settings.mqtt_client_id:
+        return settings
+    client_id = f"dsmr-backend-{settings.backend_name}"[:64]
+    return settings.model_copy(update={"mqtt_client_id": client_id})
+
+
+class Backend:
+    """One backend replica."""
+
+    def __init__(self, settings: BackendSettings) -> None:
+        self.settings = client_settings(settings)
+        s = self.settings
+        self.counters = Counters()
+        self.bus = Bus(s, SERVICE, persistent=True, share_group=s.backend_share_group)
+        self.store = ReadingStore(make_engine(s.database_url))
+        self.outputs = Outputs(self._publish, s.topic_prefix)
+        self.discovery = (
+            Discovery(self._publish, s.topic_prefix, s.backend_ha_prefix) if s.backend_ha_discovery else None
+        )
+        self.ingest = Ingest(
+            self.store,
+            self._after_batch,
+            counters=self.counters,
+            batch_size=s.backend_batch_size,
+            batch_wait=s.backend_batch_wait,
+            plain_meter=s.backend_plain_meter,
+        )
+        self.loop = Loop(s.backend_name, s.backend_loop_interval, self.counters)
+        self.loop.add_task(self._stats_task)
+        self._stats_due = 0.0
+        self.default_meter = s.backend_default_meter
+        self.rejected_total = 0
+        self._latest: dict[str, MeterReading] = {}  # newest published reading per meter
+        self._meters_lock = threading.Lock()  # the worker writes, the network thread reads
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def prepare_storage(self, stop: threading.Event) -> bool:
+        """Migrate the database, retrying while it is unreachable; False when stopped first."""
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                self.store.migrate()
+                self.rejected_total = self.store.counter("rejected_telegrams")
+                self.default_meter = self.default_meter or self.store.first_meter()
+                return True
+            except StorageError as exc:
+                log.error("%s; retrying in %.1f s", exc, delay)
+                stop.wait(delay)
+                delay = min(delay * 2, 30.0)
+        return False
+
+    def start(self) -> None:
+        """Subscribe, start the worker and connect (storage must be prepared)."""
+        s = self.settings
+        signals.use_bus(self.bus)
+        self.bus.add_connect_listener(self._on_connect)
+        raw = signal_topic(s.topic_prefix, RAW_TELEGRAM, None)
+        self.bus.subscribe(raw, self.ingest.on_envelope, qos=1, shared=True)
+        if s.backend_plain_topic:
+            self.bus.subscribe(s.backend_plain_topic, self.ingest.on_plain, qos=1, shared=True)
+        if self.discovery is not None:
+            self.bus.subscribe(f"{s.backend_ha_prefix}/status", self._on_ha_status, qos=1)
+        self.ingest.start()
+        self.bus.start()
+        log.info(
+            "backend %s started: database %s, telegrams from %s%s%s",
+            s.backend_name,
+            describe(self.store.engine),
+            raw,
+            f" and {s.backend_plain_topic}" if s.backend_plain_topic else "",
+            f" (shared group {s.backend_share_group})" if s.backend_share_group else "",
+        )
+
+    def run(self, stop: threading.Event) -> int:
+        """Prepare, start, loop until ``stop``, then shut down cleanly; return an exit code."""
+        if not self.prepare_storage(stop):
+            return 0
+        self.start()
+        try:
+            self.loop.run(stop)
+        finally:
+            self.close()
+        return 0
+
+    def close(self) -> None:
+        """Finish queued messages, say offline, disconnect, release the database."""
+        self.ingest.stop()
+        self.bus.close()
+        signals.use_bus(None)
+        self.store.engine.dispose()
+        log.info("backend %s stopped; counters: %s", self.settings.backend_name, self.stats())
+
+    def stats(self) -> dict[str, int]:
+        """Every counter of this replica (its own and its bus's)."""
+        return {**self.bus.counters.snapshot(), **self.counters.snapshot()}
+
+    def _stats_task(self, _iteration: int) -> None:
+        """Every DSMR_BACKEND_STATS_SECONDS: a log line and retained JSON with every counter."""
+        now = time.monotonic()
+        if now < self._stats_due:
+            return
+        self._stats_due = now + self.settings.backend_stats_seconds
+        stats = {**self.stats(), "pending": self.ingest.pending()}
+        log.info("stats: %s", " ".join(f"{k}={v}" for k, v in sorted(stats.items())))
+        if self.bus.connected:
+            name = self.settings.backend_name  # per replica: several may share one broker
+            topic = f"{self.settings.topic_prefix}/service/{SERVICE}/stats/{name}"
+            self.bus.publish(topic, json.dumps(stats, sort_keys=True), qos=0, retain=True)
+
+    # -- callbacks ----------------------------------------------------------------------------
+
+    def _publish(self, topic: str, payload: str, qos: int, retain: bool) -> None:
+        self.bus.publish(topic, payload, qos=qos, retain=retain)
+
+    def known_meters(self) -> list[str]:
+        """The meters this replica has stored readings of since it started."""
+        with self._meters_lock:
+            return sorted(self._latest)
+
+    def _on_connect(self) -> None:
+        """After every (re)connect: the broker may have lost retained state; send it again."""
+        self.outputs.forget()
+        with self._meters_lock:
+            latest = list(self._latest.values())
+        for item in latest:
+            self._publish_outputs(item, live=False)
+        self.outputs.publish_rejected(self.known_meters(), self.rejected_total)
+        if self.discovery is not None:
+            self.discovery.republish()
+
+    def _on_ha_status(self, message: Message) -> None:
+        if message.payload.strip().lower() == b"online" and self.discovery is not None:
+            count = self.discovery.republish()
+            log.info("Home Assistant is online: re-sent discovery for %d meter(s)", count)
+
+    def _after_batch(self, batch: Batch) -> None:
+        """Runs on the worker after a commit: outputs, discovery and post_save."""
+        self.rejected_total += len(batch.rejected)
+        for item in batch.newest_per_meter():
+            self._publish_item(item)
+        if batch.rejected:
+            self.outputs.publish_rejected(self.known_meters(), self.rejected_total)
+        self._send_post_save(batch)
+
+    def _publish_item(self, item: MeterReading) -> None:
+        if self.default_meter is None:
+            self.default_meter = item.meter
+            log.info("default meter (%s/reading/...): %s", self.settings.topic_prefix, item.meter)
+        with self._meters_lock:
+            previous = self._latest.get(item.meter)
+            if previous is not None and item.timestamp < previous.timestamp:
+                return  # a late, older telegram is stored but must not roll the live state back
+            self._latest[item.meter] = item
+        if previous is None:
+            self._announce(item)
+        self._publish_outputs(item)
+
+    def _publish_outputs(self, item: MeterReading, *, live: bool = True) -> None:
+        stats = MeterStats(self.rejected_total, item.telegram)
+        default = item.meter == self.default_meter
+        self.outputs.publish_reading(item, stats, default=default, live=live)
+
+    def _announce(self, item: MeterReading) -> None:
+        if self.discovery is None:
+            return
+        identity = item.reading.meter
+        device = Device(item.meter, identity.header, identity.equipment_id, item.via_datalogger)
+        self.discovery.announce(device)
+
+    def _send_post_save(self, batch: Batch) -> None:
+        mode = self.settings.backend_post_save
+        if mode == "off" or batch.result is None:
+            return
+        items = batch.result.new if mode == "all" else batch.newest_per_meter()
+        for item in items:
+            post_save.send(sender=POST_SAVE_KIND, instance=json_payload(item), created=True)

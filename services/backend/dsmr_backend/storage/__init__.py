@@ -1,0 +1,1 @@
+"""Storage: engine, table-driven schema, migrations, idempotent batched inserts (one module each)."""
