@@ -10,11 +10,21 @@ from pathlib import Path
 import pytest
 
 from dsmr_shared import signals
-from tests.helpers import Mosquitto, Probe, service_missing
+from tests.helpers import TELEGRAMS, Mosquitto, Probe, service_missing
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "DSMR_TEST_POSTGRES_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Stop at once, with the fix, when the kit's real telegrams are not where tests expect them."""
+    if not any(TELEGRAMS.glob("*.txt")):
+        pytest.exit(
+            f"no real telegrams in {TELEGRAMS}: put the kit's shared/ folder beside the repository "
+            "or set DSMR_TELEGRAMS_DIR",
+            returncode=4,
+        )
 
 
 @pytest.fixture(autouse=True)

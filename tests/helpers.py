@@ -26,7 +26,8 @@ T = TypeVar("T")
 
 REQUIRE_SERVICES = os.environ.get("DSMR_TEST_REQUIRE_SERVICES") == "1"
 REPO = Path(__file__).resolve().parent.parent
-TELEGRAMS = REPO.parent / "shared" / "telegrams" / "real"
+TELEGRAMS = Path(os.environ.get("DSMR_TELEGRAMS_DIR") or REPO.parent / "shared" / "telegrams" / "real")
+"""Real meter telegrams from the kit that sits beside the repository (CI lays it there)."""
 
 
 def service_missing(reason: str) -> None:
