@@ -35,13 +35,25 @@ def stop_event() -> threading.Event:
 def settings_help(settings_cls: type[BaseSettings]) -> str:
     """List every variable of a settings class with its default and description."""
     lines = ["settings (environment variables; a .env file in the working directory also works):"]
-    for name, field in settings_cls.model_fields.items():
-        default = "" if field.is_required() else f" (default: {field.get_default()!s})"
-        lines.append(f"  {env_name(settings_cls, name)}{default}")
-        if field.description:
-            lines.append(f"      {field.description}")
+    for variable, default, description in settings_rows(settings_cls):
+        lines.append(f"  {variable} (default: {default})" if default != "required" else f"  {variable}")
+        if description:
+            lines.append(f"      {description}")
     lines.append("Any variable can be read from a file instead: set <VARIABLE>_FILE to its path.")
     return "\n".join(lines)
+
+
+def settings_rows(settings_cls: type[BaseSettings], only_own: bool = False) -> list[tuple[str, str, str]]:
+    """(variable, default, description) for each field; ``only_own`` skips inherited ones."""
+    inherited = set().union(*(getattr(b, "model_fields", {}) for b in settings_cls.__bases__))
+    rows = []
+    for name, field in settings_cls.model_fields.items():
+        if only_own and name in inherited:
+            continue
+        value = None if field.is_required() else field.get_default()
+        default = "required" if field.is_required() else "unset" if value is None else str(value)
+        rows.append((env_name(settings_cls, name), default, field.description or ""))
+    return rows
 
 
 def build_cli(prog: str, description: str, settings_cls: type[BaseSettings]) -> argparse.ArgumentParser:
