@@ -248,6 +248,7 @@ class Bus:
             if s.mqtt_protocol == "5":
                 properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
                 properties.SessionExpiryInterval = s.mqtt_session_expiry if self.persistent else 0
+                properties.ReceiveMaximum = s.mqtt_receive_maximum
                 self._client.connect(
                     s.mqtt_host,
                     s.mqtt_port,

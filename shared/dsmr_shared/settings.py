@@ -100,6 +100,14 @@ class ServiceSettings(DsmrSettings):
         description="Seconds the broker keeps a consumer's session (and its queued messages) "
         "while it is away.",
     )
+    mqtt_receive_maximum: int = Field(
+        1000,
+        ge=1,
+        le=65535,
+        title="Receive maximum",
+        description="MQTT 5: QoS 1 messages the broker may have in flight to a service before it "
+        "acknowledges; bounds what a consumer holds in memory.",
+    )
     mqtt_reconnect_max: float = Field(
         30.0,
         ge=1.0,

@@ -163,3 +163,29 @@ def test_a_publish_made_offline_is_sent_after_reconnect_not_twice(
     (message,) = probe.wait_for("late/1")  # retained: no race with the probe's subscription
     assert message.payload == b"queued"
     bus.close()
+
+
+def test_receive_maximum_bounds_unacked_messages_in_flight(
+    mosquitto: Mosquitto, mqtt_client: Callable[..., Probe]
+) -> None:
+    held: list[Message] = []
+
+    def hold(message: Message) -> None:
+        message.defer_ack()
+        held.append(message)
+
+    settings = ServiceSettings(
+        mqtt_host=mosquitto.host, mqtt_port=mosquitto.port, mqtt_client_id="c-window", mqtt_receive_maximum=5
+    )
+    bus = Bus(settings, "window", persistent=True)
+    bus.subscribe("w/#", hold)
+    bus.start()
+    assert bus.wait_connected(10)
+    probe = mqtt_client()
+    for n in range(20):
+        probe.publish(f"w/{n}", b"x")
+    wait_for(lambda: len(held) == 5)
+    probe.publish("w/control", b"x", qos=0)  # a QoS 0 message is outside the window and arrives
+    wait_for(lambda: any(m.topic == "w/control" for m in held))
+    assert len([m for m in held if m.qos == 1]) == 5
+    bus.close()
