@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dsmr_backend.discovery import Device, Discovery
+from dsmr_backend.discovery import DAY_SENSORS, Device, Discovery
 from dsmr_backend.fields import fields_in_group, ha_fields
 from dsmr_backend.outputs import MeterStats, Outputs, json_payload, split_payloads
 from dsmr_backend.parser import parse
@@ -120,7 +120,8 @@ def test_sensors_fit_the_energy_dashboard(key: str, device_class: str, state_cla
 
 def test_discovery_device_state_availability_and_origin() -> None:
     configs = discovery_configs(v5())
-    assert set(configs) == {f.key for f in ha_fields() if f.group is not None}
+    day_totals = {f"day_{sensor.key}" for sensor in DAY_SENSORS}
+    assert set(configs) == {f.key for f in ha_fields() if f.group is not None} | day_totals
     config = configs["electricity_delivered_1"]
     assert config["unique_id"] == "dsmr_K8EG004046395507_electricity_delivered_1"
     assert config["state_topic"] == "dsmr/meter/m1/reading/electricity_delivered_1"
@@ -178,3 +179,24 @@ def test_settings_defaults_and_database_url(monkeypatch: pytest.MonkeyPatch) -> 
     settings = BackendSettings()
     assert settings.database_url == "postgresql://u@h/db"
     assert settings.backend_ha_discovery is False
+
+
+def test_day_totals_are_announced_for_the_energy_dashboard() -> None:
+    configs = discovery_configs(v5())
+    energy = configs["day_electricity_merged"]
+    assert (energy["device_class"], energy["state_class"], energy["unit_of_measurement"]) == (
+        "energy",
+        "total_increasing",  # resets at midnight: HA takes the drop as a new cycle
+        "kWh",
+    )
+    assert energy["state_topic"] == "dsmr/meter/m1/day-consumption/electricity_merged"
+    assert configs["day_gas"]["device_class"] == "gas"
+    cost = configs["day_total_cost"]
+    assert (cost["device_class"], cost["state_class"], cost["unit_of_measurement"]) == (
+        "monetary",
+        "total",
+        "EUR",
+    )
+    assert cost["state_topic"] == "dsmr/meter/m1/day-consumption"  # the JSON day totals
+    assert cost["value_template"] == "{{ value_json.total_cost }}"
+    assert cost["last_reset_value_template"] == "{{ value_json.day_start }}"

@@ -6,9 +6,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dsmr_datalogger.meter import decode_equipment_id, meter_name
+from dsmr_datalogger.meter import meter_name_of
 from dsmr_datalogger.ports import simulator_config
 from dsmr_datalogger.settings import DataloggerSettings, SerialParams
+from dsmr_shared.meters import decode_hex_text
 from dsmr_shared.settings import env_name
 from tests.datalogger.telegram_text import real_telegrams
 from tests.helpers import console_script
@@ -65,11 +66,11 @@ def test_a_naive_simulator_start_is_dutch_local_time(monkeypatch: pytest.MonkeyP
     ],
 )
 def test_equipment_ids_are_hex_decoded_only_when_they_are_hex_ascii(raw: str, text: str) -> None:
-    assert decode_equipment_id(raw) == text
+    assert decode_hex_text(raw) == text
 
 
 def test_meter_names_of_the_real_telegrams_are_topic_safe_and_from_the_electricity_meter() -> None:
-    names = {t.name: meter_name(t.raw) for t in real_telegrams()}
+    names = {t.name: meter_name_of(t.raw) for t in real_telegrams()}
     assert names["v5_two_mbus"] == "E0044007382246019"  # 0-0:96.1.1, not the M-Bus 0-1:96.1.0
     assert names["iskra_ie"] == "09610"  # Belgian 0-0:96.1.0
     assert names["esy5q3db1024_v304"] == "1ESY1313002565"  # German 0-0:96.1.255*255

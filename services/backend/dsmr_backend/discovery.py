@@ -56,6 +56,37 @@ class Device:
         return MANUFACTURERS.get(flag.upper(), flag or "unknown")
 
 
+@dataclass(frozen=True, slots=True)
+class DaySensor:
+    """A day-consumption sensor: energy and gas on their split topics, costs from the JSON one."""
+
+    key: str
+    name: str
+    device_class: str
+    unit: str | None  # None: the configured currency
+
+    @property
+    def is_cost(self) -> bool:
+        """Costs reset at midnight but may fall during a day (returned energy): state_class total."""
+        return self.unit is None
+
+
+DAY_SENSORS = (
+    DaySensor("electricity1", "Electricity used today, tariff 1", "energy", "kWh"),
+    DaySensor("electricity2", "Electricity used today, tariff 2", "energy", "kWh"),
+    DaySensor("electricity1_returned", "Electricity returned today, tariff 1", "energy", "kWh"),
+    DaySensor("electricity2_returned", "Electricity returned today, tariff 2", "energy", "kWh"),
+    DaySensor("electricity_merged", "Electricity used today", "energy", "kWh"),
+    DaySensor("electricity_returned_merged", "Electricity returned today", "energy", "kWh"),
+    DaySensor("gas", "Gas used today", "gas", "m³"),
+    DaySensor("electricity_cost_merged", "Electricity cost today", "monetary", None),
+    DaySensor("gas_cost", "Gas cost today", "monetary", None),
+    DaySensor("fixed_cost", "Fixed cost today", "monetary", None),
+    DaySensor("total_cost", "Total cost today", "monetary", None),
+)
+"""Day totals announced to Home Assistant (DSMR-reader's day-consumption field names)."""
+
+
 def announced_fields() -> tuple[Field, ...]:
     """Fields with HA metadata that are also published (a sensor without a state is useless)."""
     return tuple(f for f in ha_fields() if f.group is not None)
@@ -64,8 +95,9 @@ def announced_fields() -> tuple[Field, ...]:
 class Discovery:
     """Builds and publishes discovery configs; remembers meters to re-send them on demand."""
 
-    def __init__(self, publish: Publish, prefix: str, ha_prefix: str) -> None:
+    def __init__(self, publish: Publish, prefix: str, ha_prefix: str, *, currency: str = "EUR") -> None:
         self._publish = publish
+        self.currency = currency
         self.prefix = prefix
         self.ha_prefix = ha_prefix
         self._devices: dict[str, Device] = {}
@@ -105,6 +137,36 @@ class Discovery:
         }
         return payload
 
+    def day_config(self, device: Device, sensor: DaySensor) -> dict[str, Any]:
+        """The discovery payload of one day-total sensor.
+
+        Energy and gas: ``total_increasing``; HA takes the drop at midnight as a new cycle and the
+        Energy dashboard accepts it. Costs: ``total`` with ``last_reset`` = the day's start from
+        the JSON topic, because a cost may fall within a day (returned energy), which
+        ``total_increasing`` would misread as a reset (and HA's monetary class allows only total).
+        """
+        root = f"{self.prefix}/meter/{device.meter}/day-consumption"
+        payload: dict[str, Any] = {
+            "name": sensor.name,
+            "unique_id": f"{device.identifier()}_day_{sensor.key}",
+            "device_class": sensor.device_class,
+            "unit_of_measurement": sensor.unit or self.currency,
+            "suggested_display_precision": 2 if sensor.is_cost else 3,
+            "availability": [{"topic": state_topic(self.prefix, "backend")}],
+            "device": self._device_block(device),
+            "origin": {"name": "dsmr-mqtt", "sw_version": sw_version()},
+        }
+        if sensor.is_cost:
+            payload.update(
+                state_topic=root,
+                value_template=f"{{{{ value_json.{sensor.key} }}}}",
+                state_class="total",
+                last_reset_value_template="{{ value_json.day_start }}",
+            )
+        else:
+            payload.update(state_topic=f"{root}/{sensor.key}", state_class="total_increasing")
+        return payload
+
     def _availability(self, device: Device) -> list[dict[str, str]]:
         services = ["backend", "datalogger"] if device.via_datalogger else ["backend"]
         return [{"topic": state_topic(self.prefix, service)} for service in services]
@@ -141,3 +203,6 @@ class Discovery:
         for field in announced_fields():
             payload = json.dumps(self.config(device, field), separators=(",", ":"))
             self._publish(self.config_topic(device, field), payload, 1, True)
+        for sensor in DAY_SENSORS:
+            topic = f"{self.ha_prefix}/sensor/{device.node_id}/day_{sensor.key}/config"
+            self._publish(topic, json.dumps(self.day_config(device, sensor), separators=(",", ":")), 1, True)

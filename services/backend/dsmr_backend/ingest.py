@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from dsmr_backend.decode import MAX_METER_NAME, Incoming, RawTelegram, decode
+from dsmr_backend.decode import Incoming, RawTelegram, decode
 from dsmr_backend.errors import BadDataError, RejectedMessageError, StorageError
 from dsmr_backend.parser import TelegramError, parse
 from dsmr_backend.reading import Reading
@@ -21,7 +21,7 @@ from dsmr_backend.storage.rows import MeterReading
 from dsmr_backend.storage.store import ReadingStore, SaveResult
 from dsmr_shared.bus import Message
 from dsmr_shared.counters import Counters
-from dsmr_shared.topics import topic_safe
+from dsmr_shared.meters import meter_name
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +211,7 @@ class Ingest:
         except RejectedMessageError as exc:
             self._reject(incoming.topic, raw.meter if raw else None, exc, batch)
             return
-        meter = raw.meter or topic_safe(reading.meter.equipment_id or "meter")[:MAX_METER_NAME]
+        meter = raw.meter or meter_name(reading.meter.equipment_id)
         stamp = reading.timestamp or fallback
         batch.accepted.append(
             MeterReading(meter, stamp, reading, raw.text, via_datalogger=not incoming.plain)

@@ -41,6 +41,7 @@ from dsmr_backend.fields import (
 from dsmr_backend.reading import MbusDevice, MeterIdentity, MonthlyPeak, PowerFailure, Reading
 from dsmr_shared.crc import crc16
 from dsmr_shared.errors import DsmrError
+from dsmr_shared.meters import decode_hex_text as shared_decode_hex_text
 
 __all__ = ["TelegramError", "decode_hex_text", "parse", "parse_timestamp"]
 
@@ -196,21 +197,11 @@ def decode_hex_text(raw: str) -> str:
     """Decode hex-encoded printable ASCII ("4B38..." -> "K8..."); other text is returned as is."""
     decoded = _HEX_TEXTS.get(raw)
     if decoded is None:
-        decoded = _decode_hex_text(raw)
+        decoded = shared_decode_hex_text(raw)
         if len(_HEX_TEXTS) >= _CACHE_MAX:
             _HEX_TEXTS.clear()
         _HEX_TEXTS[raw] = decoded
     return decoded
-
-
-def _decode_hex_text(raw: str) -> str:
-    if not raw or len(raw) % 2 or not raw.isalnum():
-        return raw
-    try:
-        text = bytes.fromhex(raw).decode("ascii")
-    except ValueError:  # not hex, or not ASCII (UnicodeDecodeError is a ValueError)
-        return raw
-    return text if text.isprintable() else raw
 
 
 def _one(text: str) -> str:

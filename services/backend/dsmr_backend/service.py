@@ -11,10 +11,14 @@ from dsmr_backend.errors import StorageError
 from dsmr_backend.ingest import Batch, Ingest
 from dsmr_backend.loop import Loop
 from dsmr_backend.outputs import MeterStats, Outputs, json_payload
+from dsmr_backend.period_outputs import PeriodOutputs
+from dsmr_backend.record_signals import send_post_save
 from dsmr_backend.settings import BackendSettings
 from dsmr_backend.signals import post_save
+from dsmr_backend.statistics_task import StatisticsTask
 from dsmr_backend.storage.engine import describe, make_engine
 from dsmr_backend.storage.rows import MeterReading
+from dsmr_backend.storage.statistics_store import StatisticsStore
 from dsmr_backend.storage.store import ReadingStore
 from dsmr_shared import signals
 from dsmr_shared.bus import Bus, Message
@@ -25,6 +29,8 @@ log = logging.getLogger(__name__)
 
 SERVICE = "backend"
 POST_SAVE_KIND = "DsmrReading"
+STATISTICS_BUDGET = 1.0
+"""Seconds of statistics work per loop iteration: a long catch-up goes on in the next ones."""
 
 
 def client_settings(settings: BackendSettings) -> BackendSettings:
@@ -50,8 +56,21 @@ class Backend:
         self.store = ReadingStore(make_engine(s.database_url))
         self.outputs = Outputs(self._publish, s.topic_prefix)
         self.discovery = (
-            Discovery(self._publish, s.topic_prefix, s.backend_ha_prefix) if s.backend_ha_discovery else None
+            Discovery(self._publish, s.topic_prefix, s.backend_ha_prefix, currency=s.backend_currency)
+            if s.backend_ha_discovery
+            else None
         )
+        self.periods = PeriodOutputs(self._publish, s.topic_prefix)
+        self.statistics = (
+            StatisticsTask(
+                StatisticsStore(self.store.engine),
+                prices=s.price_table(),
+                retention_days=s.backend_retention_days,
+            )
+            if s.backend_statistics
+            else None
+        )
+        self._periods_due = True  # publish every meter's totals in the next round (start, reconnect)
         self.ingest = Ingest(
             self.store,
             self._after_batch,
@@ -62,6 +81,7 @@ class Backend:
         )
         self.loop = Loop(s.backend_name, s.backend_loop_interval, self.counters)
         self.loop.add_task(self._stats_task)
+        self.loop.add_task(self._statistics_task)
         self._stats_due = 0.0
         self.default_meter = s.backend_default_meter
         self.rejected_total = 0
@@ -143,6 +163,21 @@ class Backend:
             topic = f"{self.settings.topic_prefix}/service/{SERVICE}/stats/{name}"
             self.bus.publish(topic, json.dumps(stats, sort_keys=True), qos=0, retain=True)
 
+    def _statistics_task(self, _iteration: int) -> None:
+        """Consumption, statistics and costs; post_save and the consumption topics for what is new."""
+        if self.statistics is None:
+            return
+        saved, _more = self.statistics.run(budget_s=STATISTICS_BUDGET)
+        for item in saved:
+            send_post_save(item, self.settings.backend_post_save)
+        due, self._periods_due = self._periods_due, False
+        changed = {item.meter for item in saved}
+        for meter, meter_id in self.statistics.store.meters().items():
+            if due or meter in changed:
+                live = self.statistics.live(meter, meter_id)
+                self.periods.publish(live, default=meter == (self.default_meter or meter))
+        self.statistics.retention()
+
     # -- callbacks ----------------------------------------------------------------------------
 
     def _publish(self, topic: str, payload: str, qos: int, retain: bool) -> None:
@@ -156,6 +191,8 @@ class Backend:
     def _on_connect(self) -> None:
         """After every (re)connect: the broker may have lost retained state; send it again."""
         self.outputs.forget()
+        self.periods.forget()
+        self._periods_due = True
         with self._meters_lock:
             latest = list(self._latest.values())
         for item in latest:

@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from dsmr_backend.analytics.errors import PriceConfigError
+from dsmr_backend.analytics.prices import PriceTable, parse_prices
 from dsmr_shared.settings import ServiceSettings
 
 DATABASE_FILE = "dsmr.sqlite3"
@@ -96,6 +98,49 @@ class BackendSettings(ServiceSettings):
         description="Which newly stored readings get a post_save signal: all, newest (the newest "
         "per meter and batch: every reading when live, coalesced in a burst) or off.",
     )
+
+    backend_prices: str | None = Field(
+        None,
+        title="Energy prices",
+        description="Energy prices with validity ranges as TOML or JSON text (see "
+        "docs/statistics.md); usually a file: DSMR_BACKEND_PRICES_FILE=/path/prices.toml. "
+        "Unset: days have no costs.",
+    )
+    backend_retention_days: int | None = Field(
+        None,
+        ge=1,
+        title="Retention",
+        description="Thin readings older than this many days to the first and last of each hour "
+        "(statistics are kept forever); unset keeps every reading.",
+    )
+    backend_statistics: bool = Field(
+        True,
+        title="Statistics",
+        description="Compute consumption, hour/day statistics and costs on the loop, and publish "
+        "the day-consumption, current-month/-year, gas and quarter-hour peak topics.",
+    )
+    backend_currency: str = Field(
+        "EUR",
+        min_length=1,
+        title="Currency",
+        description="Unit of the cost sensors in Home Assistant discovery (ISO 4217 code).",
+    )
+
+    @field_validator("backend_prices")
+    @classmethod
+    def _valid_prices(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            try:
+                parse_prices(value, source="prices")
+            except PriceConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value or None
+
+    def price_table(self) -> PriceTable | None:
+        """The parsed prices, or None when none are configured."""
+        return (
+            parse_prices(self.backend_prices, source="DSMR_BACKEND_PRICES") if self.backend_prices else None
+        )
 
     @field_validator("backend_name")
     @classmethod

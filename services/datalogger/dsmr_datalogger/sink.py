@@ -3,7 +3,7 @@
 import logging
 import sqlite3
 
-from dsmr_datalogger.meter import meter_name
+from dsmr_datalogger.meter import meter_name_of
 from dsmr_datalogger.signals import raw_telegram
 from dsmr_datalogger.spool import Spool
 from dsmr_shared.bus import Bus
@@ -47,7 +47,7 @@ class TelegramSink:
             self._reject(frame)
 
     def _accept(self, telegram: bytes) -> None:
-        sender = self.meter or meter_name(telegram)
+        sender = self.meter or meter_name_of(telegram)
         payload = raw_telegram_envelope(sender, telegram).to_json()
         self.counters.inc("telegrams")
         if sender not in self._seen:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,6 @@ from dsmr_backend.analytics.prices import (
     apply_costs,
     electricity_cost,
     parse_prices,
-    prices_from_env,
-    round_cents,
 )
 
 TOML = """
@@ -92,35 +89,6 @@ def test_a_bad_prices_file_is_one_clear_error(text: str, message: str) -> None:
         parse_prices(text)
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
-
-
-def test_prices_from_the_environment(tmp_path: Path) -> None:
-    assert prices_from_env({}) is None
-    single = prices_from_env({"DSMR_PRICE_ELECTRICITY_DELIVERED_1": "0.30", "DSMR_PRICE_START": "2025-01-01"})
-    assert single is not None
-    assert single.for_day(date(2025, 2, 2)) == DayPrices(electricity_delivered_1_price=Decimal("0.30"))
-    assert single.for_day(date(2024, 2, 2)) is None
-    assert prices_from_env({"DSMR_PRICE_GAS": "1.5"}).for_day(date(1999, 1, 1)) is not None  # type: ignore[union-attr]
-    text = prices_from_env({"DSMR_PRICES": TOML})
-    assert text is not None and text.for_day(date(2025, 1, 1)) == parse_prices(TOML).for_day(date(2025, 1, 1))
-    path = tmp_path / "prices.toml"
-    path.write_text(TOML, encoding="utf-8")
-    from_file = prices_from_env({"DSMR_PRICES_FILE": str(path)})
-    assert from_file is not None and len(from_file.entries) == 2
-    with pytest.raises(PriceConfigError, match="set only one of"):
-        prices_from_env({"DSMR_PRICES": TOML, "DSMR_PRICE_GAS": "1"})
-    with pytest.raises(PriceConfigError, match="cannot read"):
-        prices_from_env({"DSMR_PRICES_FILE": str(tmp_path / "missing.toml")})
-    with pytest.raises(PriceConfigError, match=r"^DSMR_PRICE_\*: price.0.gas_price"):
-        prices_from_env({"DSMR_PRICE_GAS": "a lot"})
-
-
-@pytest.mark.parametrize(
-    ("amount", "rounded"),
-    [("0.005", "0.01"), ("0.015", "0.02"), ("0.025", "0.03"), ("-0.005", "-0.01"), ("1.2349", "1.23")],
-)
-def test_rounding_is_half_up_on_cents_like_dsmr_reader(amount: str, rounded: str) -> None:
-    assert round_cents(Decimal(amount)) == Decimal(rounded)
 
 
 def test_costs_per_tariff_minus_returns_then_gas_fixed_and_total() -> None:

@@ -32,7 +32,7 @@ from dsmr_backend.analytics.model import (
     as_record,
     point_from_values,
 )
-from dsmr_backend.analytics.prices import DayPrices, PriceTable, apply_costs, parse_prices, prices_from_env
+from dsmr_backend.analytics.prices import DayPrices, PriceTable, apply_costs, parse_prices
 from dsmr_backend.analytics.retention import readings_to_delete
 from dsmr_backend.analytics.series import Series
 from dsmr_backend.analytics.statistics import (
@@ -69,7 +69,6 @@ __all__ = [
     "month_peak",
     "parse_prices",
     "point_from_values",
-    "prices_from_env",
     "quarter_hour_peaks",
     "readings_to_delete",
     "sum_costs",

@@ -11,7 +11,7 @@ the total then; two entries that both set one price on the same day are a config
 (DSMR-reader silently drops both); the fixed cost is rounded to cents before it joins the total, so
 the total is always exactly the sum of the shown parts.
 
-The prices file format (TOML or JSON, also accepted as the text of ``DSMR_PRICES``) is described in
+The prices file format (TOML or JSON) is described in
 docs/statistics.md.
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -40,19 +40,6 @@ PRICE_FIELDS = (
     "gas_price",
     "fixed_daily_cost",
 )
-ENV_PRICES = "DSMR_PRICES"
-ENV_PRICES_FILE = "DSMR_PRICES_FILE"
-# One contract straight from the environment: variable -> price entry field.
-ENV_SINGLE = {
-    "DSMR_PRICE_START": "start",
-    "DSMR_PRICE_END": "end",
-    "DSMR_PRICE_ELECTRICITY_DELIVERED_1": "electricity_delivered_1_price",
-    "DSMR_PRICE_ELECTRICITY_DELIVERED_2": "electricity_delivered_2_price",
-    "DSMR_PRICE_ELECTRICITY_RETURNED_1": "electricity_returned_1_price",
-    "DSMR_PRICE_ELECTRICITY_RETURNED_2": "electricity_returned_2_price",
-    "DSMR_PRICE_GAS": "gas_price",
-    "DSMR_PRICE_FIXED_DAILY_COST": "fixed_daily_cost",
-}
 
 
 class PriceEntry(BaseModel):
@@ -235,22 +222,5 @@ def load_prices_file(path: Path) -> PriceTable:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise PriceConfigError(f"{ENV_PRICES_FILE}: cannot read {path}: {exc.strerror}") from None
+        raise PriceConfigError(f"cannot read {path}: {exc.strerror}") from None
     return parse_prices(text, source=str(path))
-
-
-def prices_from_env(environ: Mapping[str, str]) -> PriceTable | None:
-    """Prices from DSMR_PRICES (text), DSMR_PRICES_FILE (path) or DSMR_PRICE_* (one contract)."""
-    single = {field: environ[var] for var, field in ENV_SINGLE.items() if environ.get(var)}
-    chosen = [name for name in (ENV_PRICES, ENV_PRICES_FILE) if environ.get(name)]
-    if len(chosen) + bool(single) > 1:
-        raise PriceConfigError(
-            f"set only one of {ENV_PRICES}, {ENV_PRICES_FILE} or the DSMR_PRICE_* variables"
-        )
-    if environ.get(ENV_PRICES):
-        return parse_prices(environ[ENV_PRICES], source=ENV_PRICES)
-    if environ.get(ENV_PRICES_FILE):
-        return load_prices_file(Path(environ[ENV_PRICES_FILE]))
-    if single:
-        return _validate([single], "DSMR_PRICE_*")
-    return None

@@ -37,7 +37,10 @@ def electricity_consumption_columns() -> list[SchemaItem]:
     """One minute of electricity: register maxima and power averages (``read_at`` = minute end)."""
     return [
         *_key("read_at", sa.DateTime(timezone=True)),
-        *(sa.Column(name, KWH, nullable=False) for name in ("delivered_1", "returned_1", "delivered_2", "returned_2")),
+        *(
+            sa.Column(name, KWH, nullable=False)
+            for name in ("delivered_1", "returned_1", "delivered_2", "returned_2")
+        ),
         sa.Column("currently_delivered", KW, nullable=True),
         sa.Column("currently_returned", KW, nullable=True),
         *(sa.Column(name, KW, nullable=True) for name in PHASE_POWER),

@@ -63,15 +63,11 @@ def _to_point(meter: str, row: sa.Row[Any]) -> ReadingPoint | None:
     return point_from_values(meter, values.pop("timestamp"), values)
 
 
-def _key(value: Any) -> Any:
-    """A returned key as the record holds it (SQLite hands back text and naive times)."""
-    if isinstance(value, datetime | str) and not _is_day(value):
-        return parse_returned_time(value)
-    return date.fromisoformat(value) if isinstance(value, str) else value
-
-
-def _is_day(value: Any) -> bool:
-    return isinstance(value, str) and len(value) == 10
+def _returned_key(value: Any) -> Any:
+    """A RETURNING key as the record holds it: SQLite hands back text (a day, or a naive time)."""
+    if isinstance(value, str):
+        return date.fromisoformat(value) if len(value) == len("2025-06-02") else parse_returned_time(value)
+    return parse_returned_time(value) if isinstance(value, datetime) else value
 
 
 class StatisticsStore:
@@ -136,7 +132,14 @@ class StatisticsStore:
 
     def first_reading_time(self, meter_id: int) -> datetime | None:
         """When the meter's first stored reading was taken."""
-        query = sa.select(sa.func.min(readings.c.timestamp)).where(readings.c.meter_id == meter_id)
+        return self._reading_time(sa.func.min(readings.c.timestamp), meter_id)
+
+    def newest_reading_time(self, meter_id: int) -> datetime | None:
+        """When the meter's newest stored reading was taken."""
+        return self._reading_time(sa.func.max(readings.c.timestamp), meter_id)
+
+    def _reading_time(self, aggregate: sa.ColumnElement[Any], meter_id: int) -> datetime | None:
+        query = sa.select(aggregate).where(readings.c.meter_id == meter_id)
         with self.engine.connect() as connection:
             found = connection.execute(query).scalar_one_or_none()
         return None if found is None else as_utc(found)
@@ -161,7 +164,9 @@ class StatisticsStore:
     def last_gas(self, meter: str, meter_id: int) -> GasConsumption | None:
         """The newest stored gas record (the ``previous`` of the next gas changes)."""
         query = (
-            sa.select(gas_consumption.c.read_at, gas_consumption.c.delivered, gas_consumption.c.currently_delivered)
+            sa.select(
+                gas_consumption.c.read_at, gas_consumption.c.delivered, gas_consumption.c.currently_delivered
+            )
             .where(gas_consumption.c.meter_id == meter_id)
             .order_by(gas_consumption.c.read_at.desc())
             .limit(1)
@@ -169,6 +174,22 @@ class StatisticsStore:
         with self.engine.connect() as connection:
             row = connection.execute(query).first()
         return None if row is None else GasConsumption(meter, as_utc(row[0]), row[1], row[2])
+
+    def last_peak(self, meter: str, meter_id: int) -> QuarterHourPeak | None:
+        """The newest stored quarter-hour peak."""
+        query = (
+            sa.select(
+                quarter_hour_peaks.c.read_at_start,
+                quarter_hour_peaks.c.read_at_end,
+                quarter_hour_peaks.c.average_delivered,
+            )
+            .where(quarter_hour_peaks.c.meter_id == meter_id)
+            .order_by(quarter_hour_peaks.c.read_at_start.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        return None if row is None else QuarterHourPeak(meter, as_utc(row[0]), as_utc(row[1]), row[2])
 
     def last_day(self, meter_id: int) -> date | None:
         """The newest day with statistics."""
@@ -232,15 +253,18 @@ class StatisticsStore:
         return deleted
 
 
-def _insert(connection: Connection, table: sa.Table, meter_id: int, records: Sequence[Any], key: str) -> list[Any]:
+def _insert(
+    connection: Connection, table: sa.Table, meter_id: int, records: Sequence[Any], key: str
+) -> list[Any]:
+    """Insert-if-absent; return the records that were new. Unknown (None) values are left out
+    of the statement (NULL), which keeps it short: most meters lack most phase columns."""
     if not records:
         return []
     by_key = {getattr(r, key): r for r in records}
-    rows = []
-    for record in records:
-        row = as_record(record)
-        row.pop("meter")
-        rows.append({"meter_id": meter_id, **row})
+    rows = [
+        {"meter_id": meter_id, **{k: v for k, v in as_record(r).items() if v is not None and k != "meter"}}
+        for r in records
+    ]
     returned = insert_new(connection, table, rows, ["meter_id", key])
-    new = {_key(value) for _meter, value in returned}
+    new = {_returned_key(value) for _meter, value in returned}
     return [record for k, record in by_key.items() if k in new]
