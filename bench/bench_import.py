@@ -15,13 +15,14 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import sqlite3
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
+
+from common import reference_store
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -55,44 +56,6 @@ def bench_ours(capture: Path, workdir: Path, count: int) -> tuple[float, float]:
     return count / (imported - started), count / (computed - imported)
 
 
-def bench_reference(telegrams: list[bytes], workdir: Path) -> float:
-    """dsmr_parser parse + one SQLite INSERT and COMMIT per telegram."""
-    from dsmr_parser import telegram_specifications  # noqa: PLC0415 - dev-only reference
-    from dsmr_parser.parsers import TelegramParser  # noqa: PLC0415
-
-    parser = TelegramParser(telegram_specifications.V5, apply_checksum_validation=True)
-    conn = sqlite3.connect(workdir / "reference.sqlite3")
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute(
-        "CREATE TABLE reading (id INTEGER PRIMARY KEY, timestamp TEXT UNIQUE, d1 NUMERIC, "
-        "d2 NUMERIC, r1 NUMERIC, r2 NUMERIC, cd NUMERIC, cr NUMERIC, gas NUMERIC, gas_ts TEXT)"
-    )
-    started = time.perf_counter()
-    for data in telegrams:
-        t = parser.parse(data.decode("latin-1"))
-        gas = t.get_mbus_device_by_channel(1).MBUS_METER_READING
-        conn.execute(
-            "INSERT INTO reading (timestamp, d1, d2, r1, r2, cd, cr, gas, gas_ts) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                t.P1_MESSAGE_TIMESTAMP.value.isoformat(),
-                float(t.ELECTRICITY_USED_TARIFF_1.value),
-                float(t.ELECTRICITY_USED_TARIFF_2.value),
-                float(t.ELECTRICITY_DELIVERED_TARIFF_1.value),
-                float(t.ELECTRICITY_DELIVERED_TARIFF_2.value),
-                float(t.CURRENT_ELECTRICITY_USAGE.value),
-                float(t.CURRENT_ELECTRICITY_DELIVERY.value),
-                float(gas.value),
-                gas.datetime.isoformat(),
-            ),
-        )
-        conn.commit()
-    elapsed = time.perf_counter() - started
-    conn.close()
-    return len(telegrams) / elapsed
-
-
 def main() -> int:
     """Run both and print the figures and their ratio."""
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -103,7 +66,8 @@ def main() -> int:
         workdir = Path(tmp)
         capture = workdir / "capture.dsmr"
         telegrams = write_capture(capture, options.count)
-        reference = bench_reference(telegrams[: options.reference], workdir)
+        sample = [t.decode("latin-1") for t in telegrams[: options.reference]]
+        reference = reference_store(sample, workdir / "reference.sqlite3")
         ours, statistics = bench_ours(capture, workdir, options.count)
     print(f"cpu count: {os.cpu_count()}")
     print(f"ours: import {ours:,.0f} telegrams/s ({options.count} telegrams, {capture.name})")

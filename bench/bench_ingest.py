@@ -26,6 +26,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from common import reference_store
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -161,45 +163,6 @@ def bench_ours(count: int, workdir: Path, profile: Path | None = None) -> Figure
         broker.stop()
 
 
-def bench_reference(count: int, workdir: Path) -> float:
-    """dsmr_parser parse + one SQLite INSERT and COMMIT per telegram."""
-    from dsmr_parser import telegram_specifications  # noqa: PLC0415 - dev-only reference
-    from dsmr_parser.parsers import TelegramParser  # noqa: PLC0415
-
-    parser = TelegramParser(telegram_specifications.V5, apply_checksum_validation=True)
-    telegrams = [v5_at(i) for i in range(count)]
-    conn = sqlite3.connect(workdir / "reference.sqlite3")
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute(
-        "CREATE TABLE reading (id INTEGER PRIMARY KEY, timestamp TEXT UNIQUE, d1 NUMERIC, "
-        "d2 NUMERIC, r1 NUMERIC, r2 NUMERIC, cd NUMERIC, cr NUMERIC, gas NUMERIC, gas_ts TEXT)"
-    )
-    started = time.perf_counter()
-    for text in telegrams:
-        t = parser.parse(text)
-        gas = t.get_mbus_device_by_channel(1).MBUS_METER_READING
-        conn.execute(
-            "INSERT INTO reading (timestamp, d1, d2, r1, r2, cd, cr, gas, gas_ts) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                t.P1_MESSAGE_TIMESTAMP.value.isoformat(),
-                float(t.ELECTRICITY_USED_TARIFF_1.value),
-                float(t.ELECTRICITY_USED_TARIFF_2.value),
-                float(t.ELECTRICITY_DELIVERED_TARIFF_1.value),
-                float(t.ELECTRICITY_DELIVERED_TARIFF_2.value),
-                float(t.CURRENT_ELECTRICITY_USAGE.value),
-                float(t.CURRENT_ELECTRICITY_DELIVERY.value),
-                float(gas.value),
-                gas.datetime.isoformat(),
-            ),
-        )
-        conn.commit()
-    elapsed = time.perf_counter() - started
-    conn.close()
-    return count / elapsed
-
-
 def main() -> int:
     """Run both and print the figures and their ratio."""
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -209,7 +172,8 @@ def main() -> int:
     options = args.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         workdir = Path(tmp)
-        reference = bench_reference(options.reference, workdir)
+        sample = [v5_at(i) for i in range(options.reference)]
+        reference = reference_store(sample, workdir / "reference.sqlite3")
         ours = bench_ours(options.count, workdir, options.profile)
     print(f"cpu count: {os.cpu_count()}")
     print(

@@ -2,6 +2,7 @@
 
 import shutil
 import socket
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -28,3 +29,41 @@ def start_broker(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
                 return broker, port
         time.sleep(0.05)
     raise SystemExit("mosquitto did not start")
+
+
+def reference_store(telegrams: list[str], database: Path) -> float:
+    """The reference: dsmr_parser parse + one SQLite INSERT and COMMIT per telegram; telegrams/s."""
+    from dsmr_parser import telegram_specifications  # noqa: PLC0415 - dev-only reference
+    from dsmr_parser.parsers import TelegramParser  # noqa: PLC0415
+
+    parser = TelegramParser(telegram_specifications.V5, apply_checksum_validation=True)
+    conn = sqlite3.connect(database)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(
+        "CREATE TABLE reading (id INTEGER PRIMARY KEY, timestamp TEXT UNIQUE, d1 NUMERIC, "
+        "d2 NUMERIC, r1 NUMERIC, r2 NUMERIC, cd NUMERIC, cr NUMERIC, gas NUMERIC, gas_ts TEXT)"
+    )
+    started = time.perf_counter()
+    for text in telegrams:
+        t = parser.parse(text)
+        gas = t.get_mbus_device_by_channel(1).MBUS_METER_READING
+        conn.execute(
+            "INSERT INTO reading (timestamp, d1, d2, r1, r2, cd, cr, gas, gas_ts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                t.P1_MESSAGE_TIMESTAMP.value.isoformat(),
+                float(t.ELECTRICITY_USED_TARIFF_1.value),
+                float(t.ELECTRICITY_USED_TARIFF_2.value),
+                float(t.ELECTRICITY_DELIVERED_TARIFF_1.value),
+                float(t.ELECTRICITY_DELIVERED_TARIFF_2.value),
+                float(t.CURRENT_ELECTRICITY_USAGE.value),
+                float(t.CURRENT_ELECTRICITY_DELIVERY.value),
+                float(gas.value),
+                gas.datetime.isoformat(),
+            ),
+        )
+        conn.commit()
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return len(telegrams) / elapsed
