@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 SERVICE = "backend"
 POST_SAVE_KIND = "DsmrReading"
 STATISTICS_BUDGET = 1.0
+STATISTICS_YIELD_MAX = 15.0
+"""While a burst is being stored, statistics wait up to this many seconds: ingest comes first."""
 """Seconds of statistics work per loop iteration: a long catch-up goes on in the next ones."""
 
 
@@ -83,6 +85,7 @@ class Backend:
         self.loop.add_task(self._stats_task)
         self.loop.add_task(self._statistics_task)
         self._stats_due = 0.0
+        self._statistics_ran = 0.0
         self.default_meter = s.backend_default_meter
         self.rejected_total = 0
         self._latest: dict[str, MeterReading] = {}  # newest published reading per meter
@@ -167,6 +170,10 @@ class Backend:
         """Consumption, statistics and costs; post_save and the consumption topics for what is new."""
         if self.statistics is None:
             return
+        now = time.monotonic()
+        if self.ingest.pending() and now - self._statistics_ran < STATISTICS_YIELD_MAX:
+            return  # catching up: statistics reread the readings, so let the store fill first
+        self._statistics_ran = now
         saved, _more = self.statistics.run(budget_s=STATISTICS_BUDGET)
         for item in saved:
             send_post_save(item, self.settings.backend_post_save)
