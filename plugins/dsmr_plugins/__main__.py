@@ -9,6 +9,7 @@ from types import FrameType
 
 from pydantic import ValidationError
 
+from dsmr_plugins.acks import AckAfterRunBus
 from dsmr_plugins.runner import PluginRunner
 from dsmr_plugins.settings import PluginSettings
 from dsmr_shared.bus import Bus
@@ -75,9 +76,9 @@ def check(settings: PluginSettings) -> int:
 def serve(settings: PluginSettings) -> int:
     """Run until SIGTERM/SIGINT; SIGHUP reloads."""
     stop, hangup = stop_event(), hangup_event()
-    bus = Bus(settings, SERVICE, persistent=True)
+    bus = AckAfterRunBus(settings, SERVICE, persistent=True)
     use_bus(bus)
-    runner = PluginRunner(settings, bus.counters, bus.dispatch_paused)
+    runner = PluginRunner(settings, bus.counters, bus.dispatch_paused, bus.hold_current)
     runner.install()
     runner.load_all(settings.plugins)
     bus.add_connect_listener(lambda: _announce_ready(bus))
@@ -92,6 +93,7 @@ def serve(settings: PluginSettings) -> int:
                     runner.reload(fresh.plugins, fresh.plugins_dir)
             runner.check_slow()
     finally:
+        bus.ack_on_receipt()  # what is queued now runs below, after the connection is gone
         bus.close()  # no new deliveries; the broker keeps later ones for our persistent session
         runner.stop(settings.plugins_stop_timeout)
         runner.uninstall()

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import ModuleType
 
 from dsmr_plugins import django_compat
+from dsmr_plugins.acks import Release, no_hold
 from dsmr_plugins.loader import IMPORT_ERRORS, import_plugin, not_found_hint, source_digest
 from dsmr_plugins.modules import add_modules_dir
 from dsmr_plugins.naming import check_plugin_path
@@ -50,8 +51,10 @@ class PluginRunner:
         settings: PluginSettings,
         counters: Counters,
         pause: Callable[[], AbstractContextManager[bool]] | None = None,
+        hold: Callable[[], Release] = no_hold,
     ) -> None:
         self.settings = settings
+        self._hold = hold
         self.counters = counters
         self.plugins: dict[str, Plugin] = {}
         self._pause = pause
@@ -161,7 +164,7 @@ class PluginRunner:
     # -- workers ------------------------------------------------------------------------------
 
     def _start_worker(self, path: str) -> PluginWorker:
-        worker = PluginWorker(path, self.settings.queue_size(path), self.counters)
+        worker = PluginWorker(path, self.settings.queue_size(path), self.counters, self._hold)
         worker.start()
         return worker
 
@@ -243,13 +246,16 @@ class PluginRunner:
         for plugin in list(self.plugins.values()):
             slow = plugin.worker.slow_receiver(self.settings.plugins_slow_warning)
             if slow is not None:
+                # Its queued events stop holding their MQTT acknowledgements, so the broker keeps
+                # sending to the other plugins; a kill now would lose those events.
+                released = plugin.worker.release_waiting()
                 log.warning(
                     "plugin %s: receiver %s has been running for %.0f s; %d event(s) wait behind "
-                    "it (other plugins are not delayed)",
+                    "it and were acknowledged to the broker so that other plugins are not delayed",
                     plugin.path,
                     slow[0],
                     slow[1],
-                    plugin.worker.pending(),
+                    released,
                 )
 
     def stop(self, timeout: float, *, summary: bool = True) -> None:

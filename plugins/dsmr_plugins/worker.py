@@ -5,15 +5,22 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from dsmr_plugins.acks import Release, no_hold
 from dsmr_plugins.ratelimit import LogThrottle
 from dsmr_shared.counters import Counters
 
 log = logging.getLogger(__name__)
 
 Receiver = Callable[..., object]
+
+HELD_PER_PLUGIN = 100
+"""Queued events of one plugin that hold their MQTT acknowledgement until the plugin ran them.
+Beyond that backlog an event is acknowledged once queued: a slow plugin must not fill the
+broker's in-flight window (mosquitto's max_inflight_messages; 500 in the shipped config) and so
+stall the other plugins. A SIGKILL loses only such surplus events."""
 
 KEEPING_UP = 0.05
 """A full queue holds up delivery while the plugin's current event has run less than this
@@ -34,6 +41,8 @@ class Job:
     receiver: Receiver
     name: str
     kwargs: dict[str, Any]
+    done: Release = field(default=no_hold())
+    """Releases the job's hold on its MQTT message: called once it ran or was dropped."""
 
 
 class Routed:
@@ -52,14 +61,19 @@ class Routed:
     def __call__(self, **kwargs: Any) -> None:
         """Queue this delivery on the plugin's worker (never blocks the MQTT thread)."""
         if self.active:
-            self.worker.submit(Job(self.receiver, self.name, kwargs))
+            worker = self.worker
+            held = worker.pending() < HELD_PER_PLUGIN
+            worker.submit(Job(self.receiver, self.name, kwargs, worker.hold() if held else no_hold()))
 
 
 class PluginWorker:
     """Runs one plugin's receivers on its own thread from a bounded queue; overflow is counted."""
 
-    def __init__(self, plugin: str, queue_size: int, counters: Counters) -> None:
+    def __init__(
+        self, plugin: str, queue_size: int, counters: Counters, hold: Callable[[], Release] = no_hold
+    ) -> None:
         self.plugin = plugin
+        self.hold = hold
         self.queue_size = queue_size
         self.counters = counters
         # Unbounded underneath so the stop marker always fits; submit() enforces the bound.
@@ -86,6 +100,7 @@ class PluginWorker:
         """Queue a delivery; False (counted and logged) when the queue is full and the plugin slow."""
         if not self._room():
             self._overflow(job)
+            job.done()  # dropped: nothing left to wait for
             return False
         self._queue.put(job)
         self.counters.inc(f"received:{self.plugin}")
@@ -134,6 +149,7 @@ class PluginWorker:
             self.counters.inc(f"handled:{self.plugin}")
         finally:
             self._busy = None
+            job.done()
 
     def _failed(self, job: Job) -> None:
         self.counters.inc("receiver_errors")
@@ -160,6 +176,14 @@ class PluginWorker:
             return None
         self._slow_reported = True
         return busy[0], elapsed
+
+    def release_waiting(self) -> int:
+        """Let the broker forget the queued jobs' messages (the plugin is stuck); return how many."""
+        with self._queue.mutex:
+            jobs = [job for job in self._queue.queue if job is not None]
+        for job in jobs:
+            job.done()
+        return len(jobs)
 
     def pending(self) -> int:
         """Deliveries waiting in the queue."""
