@@ -2,15 +2,13 @@
 
 import json
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from dsmr_backend.fields import Field, ha_fields
+from dsmr_backend.retained import Publish
 from dsmr_shared.topics import state_topic, topic_safe
-
-Publish = Callable[[str, str, int, bool], None]
 
 MANUFACTURERS = {
     "ESY": "EasyMeter",

@@ -1,15 +1,13 @@
 """DSMR-reader's output topics, driven by the field table: split reading topics, JSON, meter-stats."""
 
 import json
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from dsmr_backend.fields import Field, Source, Value, fields_in_group
+from dsmr_backend.retained import Publish, RetainedTopics
 from dsmr_backend.storage.rows import MeterReading
 
-Publish = Callable[[str, str, int, bool], None]
 """publish(topic, payload, qos, retain) without waiting."""
 
 READING_FIELDS = fields_in_group("reading")
@@ -66,13 +64,11 @@ class Outputs:
     def __init__(self, publish: Publish, prefix: str) -> None:
         self._publish = publish
         self.prefix = prefix
-        self._sent: dict[str, str] = {}
-        self._lock = threading.Lock()
+        self._retained_topics = RetainedTopics(publish)
 
     def forget(self) -> None:
         """Re-send every retained value next time (after a reconnect the broker may be new)."""
-        with self._lock:
-            self._sent.clear()
+        self._retained_topics.forget()
 
     def publish_reading(
         self, item: MeterReading, stats: MeterStats, *, default: bool, live: bool = True
@@ -89,20 +85,13 @@ class Outputs:
         document = json.dumps(json_payload(item), separators=(",", ":"))
         for root in roots:
             for suffix, text in split.items():
-                self._retained(f"{root}/{suffix}", text)
+                self._retained_topics.set(f"{root}/{suffix}", text)
             if live:
                 self._publish(f"{root}/json", document, 0, False)
 
     def publish_rejected(self, meters: list[str], total: int) -> None:
         """Publish the rejected-telegram count (a service-wide counter) on every stats root."""
         text = str(total)
-        self._retained(f"{self.prefix}/meter-stats/rejected_telegrams", text)
+        self._retained_topics.set(f"{self.prefix}/meter-stats/rejected_telegrams", text)
         for meter in meters:
-            self._retained(f"{self.prefix}/meter/{meter}/meter-stats/rejected_telegrams", text)
-
-    def _retained(self, topic: str, payload: str) -> None:
-        with self._lock:
-            if self._sent.get(topic) == payload:
-                return
-            self._sent[topic] = payload
-        self._publish(topic, payload, 1, True)
+            self._retained_topics.set(f"{self.prefix}/meter/{meter}/meter-stats/rejected_telegrams", text)

@@ -9,8 +9,7 @@ sent; one that was sent before and became unknown is cleared (an empty retained 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -25,8 +24,8 @@ from dsmr_backend.analytics import (
     sum_days,
 )
 from dsmr_backend.analytics.periods import local_start
+from dsmr_backend.retained import Publish, RetainedTopics
 
-Publish = Callable[[str, str, int, bool], None]
 Value = Decimal | datetime | date | None
 
 ENERGY = ("electricity1", "electricity2", "electricity1_returned", "electricity2_returned")
@@ -134,15 +133,12 @@ class PeriodOutputs:
     """Publishes the consumption topics per meter (and the plain ones for the default meter)."""
 
     def __init__(self, publish: Publish, prefix: str) -> None:
-        self._publish = publish
         self.prefix = prefix
-        self._sent: dict[str, str] = {}
-        self._lock = threading.Lock()
+        self._retained_topics = RetainedTopics(publish)
 
     def forget(self) -> None:
         """Re-send every retained value next time (after a reconnect)."""
-        with self._lock:
-            self._sent.clear()
+        self._retained_topics.forget()
 
     def publish(self, live: LiveTotals, *, default: bool) -> None:
         """Publish one meter's topics under its own root, and the plain root if default."""
@@ -151,9 +147,9 @@ class PeriodOutputs:
         for root in roots:
             for group, values in groups.items():
                 for key, value in values.items():
-                    self._retained(f"{root}/{group}/{key}", format_value(key, value))
+                    self._retained_topics.set(f"{root}/{group}/{key}", format_value(key, value))
             if live.today is not None:
-                self._retained(
+                self._retained_topics.set(
                     f"{root}/day-consumption", day_json(live.today.day, groups["day-consumption"], live.meter)
                 )
 
@@ -179,11 +175,3 @@ class PeriodOutputs:
                 "average_delivered": live.peak.average_delivered,
             }
         return groups
-
-    def _retained(self, topic: str, payload: str) -> None:
-        with self._lock:
-            before = self._sent.get(topic)
-            if before == payload or (before is None and payload == ""):
-                return  # unchanged, or unknown and never sent
-            self._sent[topic] = payload
-        self._publish(topic, payload, 1, True)
