@@ -295,14 +295,13 @@ class Bus:
             self._session_up = True
             subscriptions = list(self._subscriptions.values())
         log.info("connected to %s as %s", self._address(), self.client_id)
-        client.publish(self.state_topic, ONLINE, qos=1, retain=True)
         if subscriptions:
-            # "Connected" means listening: it is set when the broker acknowledged these.
+            # "Connected" and "online" mean listening: both wait for the broker's SUBACK.
             _rc, self._resubscribe_mid = client.subscribe(
                 [(self._actual_filter(s), s.qos) for s in subscriptions]
             )
         else:
-            self._connected.set()
+            self._go_online(client)
         for listener in list(self._connect_listeners):
             try:
                 listener()
@@ -310,16 +309,20 @@ class Bus:
                 self.counters.inc("handler_errors")
                 log.exception("connect listener %s raised", _name(listener))
 
+    def _go_online(self, client: mqtt.Client) -> None:
+        client.publish(self.state_topic, ONLINE, qos=1, retain=True)
+        self._connected.set()
+
     def _on_subscribe(
         self,
-        _client: mqtt.Client,
+        client: mqtt.Client,
         _userdata: object,
         mid: int,
         _reasons: list[ReasonCode],
         _properties: Properties | None,
     ) -> None:
         if mid == self._resubscribe_mid:
-            self._connected.set()
+            self._go_online(client)
         with self._subacks:
             if mid in self._pending_subacks:
                 self._pending_subacks.discard(mid)

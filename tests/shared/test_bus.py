@@ -189,3 +189,15 @@ def test_receive_maximum_bounds_unacked_messages_in_flight(
     wait_for(lambda: any(m.topic == "w/control" for m in held))
     assert len([m for m in held if m.qos == 1]) == 5
     bus.close()
+
+
+def test_online_means_listening(mosquitto: Mosquitto, mqtt_client: Callable[..., Probe]) -> None:
+    """A message sent as soon as "online" shows reaches a service that just (re)connected."""
+    got: list[bytes] = []
+    watcher = mqtt_client()
+    watcher.subscribe("dsmr/service/listener/state")
+    bus = make_bus(mosquitto, "listener", subscribe={"in/#": lambda m: got.append(m.payload)})
+    watcher.wait_for("dsmr/service/listener/state", where=lambda m: m.payload == b"online")
+    watcher.publish("in/1", b"first")
+    wait_for(lambda: got == [b"first"])
+    bus.close()
