@@ -231,7 +231,7 @@ class Bus:
                 self._loop_until_disconnected()
             if self._stopping.is_set():
                 break
-            if self._generation_was_connected():
+            if self._was_connected:  # the connection held: start the backoff over
                 attempt = 0
             delay = backoff_delay(attempt, self.settings.mqtt_reconnect_max)
             attempt += 1
@@ -270,9 +270,6 @@ class Bus:
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 break
         self._connected.clear()
-
-    def _generation_was_connected(self) -> bool:
-        return self._was_connected
 
     # -- paho callbacks (network thread) --------------------------------------------------------
 
