@@ -196,7 +196,10 @@ def test_online_means_listening(mosquitto: Mosquitto, mqtt_client: Callable[...,
     got: list[bytes] = []
     watcher = mqtt_client()
     watcher.subscribe("dsmr/service/listener/state")
-    bus = make_bus(mosquitto, "listener", subscribe={"in/#": lambda m: got.append(m.payload)})
+    settings = ServiceSettings(mqtt_host=mosquitto.host, mqtt_port=mosquitto.port, mqtt_client_id="c-listen")
+    bus = Bus(settings, "listener")
+    bus.subscribe("in/#", lambda m: got.append(m.payload))
+    bus.start()  # no wait_connected: the retained "online" alone must mean the subscription is live
     watcher.wait_for("dsmr/service/listener/state", where=lambda m: m.payload == b"online")
     watcher.publish("in/1", b"first")
     wait_for(lambda: got == [b"first"])

@@ -23,7 +23,6 @@ import tomllib
 from collections.abc import Sequence
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
@@ -215,12 +214,3 @@ def _validate(data: Any, source: str) -> PriceTable:
         where = ".".join(str(part) for part in first["loc"])
         raise PriceConfigError(f"{source}: {where}: {first['msg']}") from None
     return PriceTable(parsed.price, source=source)
-
-
-def load_prices_file(path: Path) -> PriceTable:
-    """A price table from a TOML or JSON file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PriceConfigError(f"cannot read {path}: {exc.strerror}") from None
-    return parse_prices(text, source=str(path))
