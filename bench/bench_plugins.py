@@ -90,7 +90,7 @@ def timed(port: int, messages: list[bytes], done: threading.Event) -> float:
 def run_ours(port: int, messages: list[bytes], modules: Path) -> float:
     """The plugin runner's path, in this process."""
     settings = PluginSettings(mqtt_port=port, mqtt_client_id="bench-ours", plugins_dir=modules)
-    bus = Bus(settings, "bench-plugins")
+    bus = Bus(settings.mqtt_config(), "bench-plugins")
     use_bus(bus)
     runner = PluginRunner(settings, bus.counters, bus.dispatch_paused)
     runner.install()

@@ -43,7 +43,7 @@ class Outcome:
 
 def make_client(settings: ServiceSettings, service: str, outcome: Outcome) -> mqtt.Client:
     """A throwaway client with the service's credentials and TLS settings."""
-    client = new_client(settings, f"dsmr-health-{service}-{uuid.uuid4().hex[:8]}")
+    client = new_client(settings.mqtt_config(), f"dsmr-health-{service}-{uuid.uuid4().hex[:8]}")
     topic = state_topic(settings.topic_prefix, service)
 
     def on_connect(

@@ -5,17 +5,17 @@ Run: python scripts/settings_doc.py   (tests/test_docs.py fails when the file is
 
 from pathlib import Path
 
-from pydantic_settings import BaseSettings
+from pydantic import BaseModel
 
 from dsmr_backend.settings import BackendSettings
 from dsmr_datalogger.settings import DataloggerSettings
 from dsmr_plugins.settings import PluginSettings
 from dsmr_pvoutput.settings import PVOutputSettings
-from dsmr_shared.service import settings_rows
+from dsmr_shared.cli import settings_rows
 from dsmr_shared.settings import ServiceSettings
 
 TARGET = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
-SECTIONS: list[tuple[str, type[BaseSettings], bool]] = [
+SECTIONS: list[tuple[str, type[BaseModel], bool]] = [
     ("Every service (MQTT, topics, logging)", ServiceSettings, False),
     ("dsmr-datalogger", DataloggerSettings, True),
     ("dsmr-backend", BackendSettings, True),

@@ -13,9 +13,10 @@ from dsmr_plugins.acks import AckAfterRunBus
 from dsmr_plugins.runner import PluginRunner
 from dsmr_plugins.settings import PluginSettings
 from dsmr_shared.bus import Bus
+from dsmr_shared.cli import build_cli
 from dsmr_shared.counters import Counters
 from dsmr_shared.errors import ConfigError
-from dsmr_shared.service import build_cli, setup_logging, stop_event
+from dsmr_shared.service import setup_logging, stop_event
 from dsmr_shared.settings import describe_error, load_settings
 from dsmr_shared.signals import use_bus
 
@@ -76,7 +77,7 @@ def check(settings: PluginSettings) -> int:
 def serve(settings: PluginSettings) -> int:
     """Run until SIGTERM/SIGINT; SIGHUP reloads."""
     stop, hangup = stop_event(), hangup_event()
-    bus = AckAfterRunBus(settings, SERVICE, persistent=True)
+    bus = AckAfterRunBus(settings.mqtt_config(), SERVICE, persistent=True)
     use_bus(bus)
     runner = PluginRunner(settings, bus.counters, bus.dispatch_paused, bus.hold_current)
     runner.install()

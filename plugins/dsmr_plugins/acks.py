@@ -12,8 +12,8 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
+from dsmr_shared.broker import MqttConfig
 from dsmr_shared.bus import Bus, Handler, Message
-from dsmr_shared.settings import ServiceSettings
 from dsmr_shared.topics import topic_matches
 
 Release = Callable[[], None]
@@ -87,8 +87,8 @@ class AckOrder:
 class AckAfterRunBus(Bus):
     """The runner's bus: a message is acknowledged once the plugin jobs it caused have run."""
 
-    def __init__(self, settings: ServiceSettings, service: str, *, persistent: bool = False) -> None:
-        super().__init__(settings, service, persistent=persistent)
+    def __init__(self, config: MqttConfig, service: str, *, persistent: bool = False) -> None:
+        super().__init__(config, service, persistent=persistent)
         self.acks = AckOrder()
         self._filters: list[str] = []
         self._local = threading.local()

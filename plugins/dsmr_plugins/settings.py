@@ -4,10 +4,8 @@ import ast
 import json
 import re
 from pathlib import Path
-from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import NoDecode
 
 from dsmr_shared.settings import ServiceSettings
 
@@ -49,7 +47,7 @@ def parse_plugin_list(text: str) -> list[str]:
 class PluginSettings(ServiceSettings):
     """Settings of ``dsmr-plugins``."""
 
-    plugins: Annotated[list[str], NoDecode] = Field(
+    plugins: list[str] = Field(
         [],
         validation_alias="DSMRREADER_PLUGINS",
         title="Plugins",
@@ -70,7 +68,7 @@ class PluginSettings(ServiceSettings):
         description="Events each plugin may have waiting; beyond that new events for that plugin "
         "are dropped, counted and logged (other plugins are not affected).",
     )
-    plugins_queue_sizes: Annotated[dict[str, int], NoDecode] = Field(
+    plugins_queue_sizes: dict[str, int] = Field(
         {},
         title="Queue size per plugin",
         description="Overrides of DSMR_PLUGINS_QUEUE_SIZE for single plugins, comma separated "

@@ -16,8 +16,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from dsmr_shared.broker import MqttConfig
 from dsmr_shared.counters import Counters
-from dsmr_shared.settings import ServiceSettings
 from dsmr_shared.topics import state_topic, topic_matches
 
 log = logging.getLogger(__name__)
@@ -85,26 +85,26 @@ def default_client_id(service: str) -> str:
     return f"dsmr-{service}-{socket.gethostname()}"[:64]
 
 
-def new_client(settings: ServiceSettings, client_id: str, *, persistent: bool = False) -> mqtt.Client:
-    """A paho client with the settings' protocol, credentials and TLS; callbacks are the caller's."""
-    v5 = settings.mqtt_protocol == "5"
+def new_client(config: MqttConfig, client_id: str, *, persistent: bool = False) -> mqtt.Client:
+    """A paho client with the config's protocol, credentials and TLS; callbacks are the caller's."""
+    v5 = config.protocol == "5"
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
         clean_session=None if v5 else not persistent,
     )
-    if settings.mqtt_username:
-        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
-        client.username_pw_set(settings.mqtt_username, password)
-    if settings.tls_enabled:
+    if config.username:
+        client.username_pw_set(config.username, config.password)
+    if config.tls is not None:
+        tls = config.tls
         client.tls_set(
-            ca_certs=str(settings.mqtt_tls_ca_file) if settings.mqtt_tls_ca_file else None,
-            certfile=str(settings.mqtt_tls_cert_file) if settings.mqtt_tls_cert_file else None,
-            keyfile=str(settings.mqtt_tls_key_file) if settings.mqtt_tls_key_file else None,
+            ca_certs=str(tls.ca_file) if tls.ca_file else None,
+            certfile=str(tls.cert_file) if tls.cert_file else None,
+            keyfile=str(tls.key_file) if tls.key_file else None,
             cert_reqs=ssl.CERT_REQUIRED,
         )
-        client.tls_insecure_set(settings.mqtt_tls_insecure)
+        client.tls_insecure_set(tls.insecure)
     return client
 
 
@@ -146,15 +146,15 @@ class Bus:
 
     def __init__(
         self,
-        settings: ServiceSettings,
+        config: MqttConfig,
         service: str,
         *,
         persistent: bool = False,
         share_group: str | None = None,
     ) -> None:
-        self.settings = settings
+        self.config = config
         self.service = service
-        self.prefix = settings.topic_prefix
+        self.prefix = config.topic_prefix
         self.persistent = persistent
         self.share_group = share_group
         self.counters = Counters()
@@ -174,14 +174,14 @@ class Bus:
         self.uid = uuid.uuid4().hex
         self._dispatch_lock = threading.Lock()
         self._refused_mids: set[int] = set()
-        self.client_id = settings.mqtt_client_id or default_client_id(service)
+        self.client_id = config.client_id or default_client_id(service)
         self._thread: threading.Thread | None = None
         self._client = self._make_client()
 
     # -- set-up -----------------------------------------------------------------------------
 
     def _make_client(self) -> mqtt.Client:
-        client = new_client(self.settings, self.client_id, persistent=self.persistent)
+        client = new_client(self.config, self.client_id, persistent=self.persistent)
         client.manual_ack_set(True)
         client.enable_logger(logging.getLogger("paho"))
         client.will_set(self.state_topic, OFFLINE, qos=1, retain=True)
@@ -233,31 +233,31 @@ class Bus:
                 break
             if self._was_connected:  # the connection held: start the backoff over
                 attempt = 0
-            delay = backoff_delay(attempt, self.settings.mqtt_reconnect_max)
+            delay = backoff_delay(attempt, self.config.reconnect_max)
             attempt += 1
             log.info("reconnecting to %s in %.1f s", self._address(), delay)
             self._stopping.wait(delay)
 
     def _address(self) -> str:
-        return f"{self.settings.mqtt_host}:{self.settings.mqtt_port}"
+        return f"{self.config.host}:{self.config.port}"
 
     def _connect_once(self) -> bool:
-        s = self.settings
+        c = self.config
         self._was_connected = False
         try:
-            if s.mqtt_protocol == "5":
+            if c.protocol == "5":
                 properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-                properties.SessionExpiryInterval = s.mqtt_session_expiry if self.persistent else 0
-                properties.ReceiveMaximum = s.mqtt_receive_maximum
+                properties.SessionExpiryInterval = c.session_expiry if self.persistent else 0
+                properties.ReceiveMaximum = c.receive_maximum
                 self._client.connect(
-                    s.mqtt_host,
-                    s.mqtt_port,
-                    keepalive=s.mqtt_keepalive,
+                    c.host,
+                    c.port,
+                    keepalive=c.keepalive,
                     clean_start=not self.persistent,
                     properties=properties,
                 )
             else:  # MQTT 3.1.1 sets clean_session on the client instead
-                self._client.connect(s.mqtt_host, s.mqtt_port, keepalive=s.mqtt_keepalive)
+                self._client.connect(c.host, c.port, keepalive=c.keepalive)
         except (OSError, ssl.SSLError, ValueError) as exc:
             self.counters.inc("connect_failures")
             log.warning("cannot reach broker %s: %s", self._address(), exc)

@@ -1,12 +1,12 @@
 """The envelope every signal travels in: one JSON object per MQTT message."""
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dsmr_shared.errors import EnvelopeError
+from dsmr_shared.wire import new_envelope_id
 
 MAX_ENVELOPE_BYTES = 4 * 1024 * 1024
 """Larger payloads are refused before JSON parsing: no telegram or record comes near this."""
@@ -30,7 +30,7 @@ class Envelope(BaseModel):
         return cls(
             signal=signal,
             sender=sender,
-            id=uuid.uuid4().hex,
+            id=new_envelope_id(),
             sent_at=datetime.now(UTC),
             kwargs=kwargs,
         )

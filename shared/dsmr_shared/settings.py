@@ -1,77 +1,88 @@
-"""Settings every service shares, read from ``DSMR_*`` variables, a ``.env`` file or ``*_FILE`` secrets."""
+"""Settings every service shares, read from ``DSMR_*`` variables, a ``.env`` file or ``*_FILE`` secrets.
+
+Why not pydantic-settings: importing it costs the datalogger about 5 MiB of RSS (it pulls in
+asyncio, its command-line parser and cloud secret providers) against a 35 MB budget for the whole
+process, and we use only a sliver of it. What we need fits in ``environment_values`` below: the
+variable for each field, ``.env`` (parsed by python-dotenv) and ``<VARIABLE>_FILE``; pydantic
+still does every conversion and validation.
+"""
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic.fields import FieldInfo
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
+from dotenv import dotenv_values
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
 )
 
+from dsmr_shared.broker import MqttConfig, TlsConfig
 from dsmr_shared.errors import ConfigError
 
 ENV_PREFIX = "DSMR_"
+ENV_FILE = Path(".env")
 
 
-def env_name(settings_cls: type[BaseSettings], field_name: str) -> str:
+def env_name(settings_cls: type[BaseModel], field_name: str) -> str:
     """Return the environment variable a field is read from."""
     alias = settings_cls.model_fields[field_name].validation_alias
     if isinstance(alias, str):
-        return alias
-    return f"{settings_cls.model_config.get('env_prefix', '')}{field_name}".upper()
+        return alias.upper()
+    return f"{ENV_PREFIX}{field_name}".upper()
 
 
-class FileSecretsSource(PydanticBaseSettingsSource):
-    """Reads field ``X`` from the file named by ``<X's variable>_FILE`` (Docker secrets)."""
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        """Unused: values are gathered in ``__call__``."""
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for name, field in self.settings_cls.model_fields.items():
-            variable = f"{env_name(self.settings_cls, name)}_FILE"
-            path = os.environ.get(variable)
-            if not path:
-                continue
-            try:
-                text = Path(path).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(f"{variable}: cannot read {path}: {exc.strerror}") from None
-            key = field.validation_alias if isinstance(field.validation_alias, str) else name
-            values[key] = text
-        return values
+def _upper_keys(values: Mapping[str, str | None]) -> dict[str, str]:
+    """Variable names are case-insensitive, as on Windows and in pydantic-settings."""
+    return {key.upper(): value for key, value in values.items() if value is not None}
 
 
-class DsmrSettings(BaseSettings):
-    """Where every dsmr-mqtt setting comes from: ``DSMR_*`` variables, ``.env``, ``*_FILE``."""
+def _read_secret(variable: str, path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{variable}: cannot read {path}: {exc.strerror}") from None
+
+
+def environment_values(
+    settings_cls: type[BaseModel],
+    environ: Mapping[str, str] = os.environ,
+    env_file: Path = ENV_FILE,
+) -> dict[str, str]:
+    """Raw values for ``settings_cls``: variables win over ``.env``, which wins over ``*_FILE``."""
+    sources = [_upper_keys(environ)]
+    if env_file.is_file():
+        sources.append(_upper_keys(dotenv_values(env_file, encoding="utf-8")))
+    values: dict[str, str] = {}
+    for name in settings_cls.model_fields:
+        variable = env_name(settings_cls, name)
+        found = next((source[variable] for source in sources if variable in source), None)
+        if found is None:
+            secret = next((s[f"{variable}_FILE"] for s in sources if s.get(f"{variable}_FILE")), None)
+            found = _read_secret(f"{variable}_FILE", secret) if secret else None
+        if found is not None:
+            values[name] = found
+    return values
+
+
+class DsmrSettings(BaseModel):
+    """Where every dsmr-mqtt setting comes from: ``DSMR_*`` variables, ``.env``, ``*_FILE``.
+
+    ``Settings()`` reads the environment; keyword arguments win over it (tests, tools).
+    """
 
     # Unknown DSMR_* names are ignored rather than refused: one .env file serves every service.
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        populate_by_name=True,
-    )
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Plain variables win over ``.env``, which wins over ``*_FILE`` secrets."""
-        return init_settings, env_settings, dotenv_settings, FileSecretsSource(settings_cls)
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**{**environment_values(type(self)), **values})
 
 
 class ServiceSettings(DsmrSettings):
@@ -161,11 +172,31 @@ class ServiceSettings(DsmrSettings):
         """True when the connection must use TLS."""
         return self.mqtt_tls or self.mqtt_tls_ca_file is not None
 
+    def mqtt_config(self) -> MqttConfig:
+        """The broker connection as plain values for the bus."""
+        tls = TlsConfig(
+            self.mqtt_tls_ca_file, self.mqtt_tls_cert_file, self.mqtt_tls_key_file, self.mqtt_tls_insecure
+        )
+        return MqttConfig(
+            host=self.mqtt_host,
+            port=self.mqtt_port,
+            username=self.mqtt_username,
+            password=self.mqtt_password.get_secret_value() if self.mqtt_password else None,
+            client_id=self.mqtt_client_id,
+            protocol=self.mqtt_protocol,
+            keepalive=self.mqtt_keepalive,
+            session_expiry=self.mqtt_session_expiry,
+            receive_maximum=self.mqtt_receive_maximum,
+            reconnect_max=self.mqtt_reconnect_max,
+            tls=tls if self.tls_enabled else None,
+            topic_prefix=self.topic_prefix,
+        )
 
-S = TypeVar("S", bound=BaseSettings)
+
+S = TypeVar("S", bound=DsmrSettings)
 
 
-def describe_error(settings_cls: type[BaseSettings], exc: ValidationError) -> str:
+def describe_error(settings_cls: type[BaseModel], exc: ValidationError) -> str:
     """Turn a validation error into one line naming each variable at fault."""
     parts = []
     for error in exc.errors():

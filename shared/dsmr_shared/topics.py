@@ -4,6 +4,9 @@ import re
 
 DEFAULT_PREFIX = "dsmr"
 
+RAW_TELEGRAM = "dsmr_datalogger.signals.raw_telegram"
+"""The signal the datalogger sends and the backend reads (DSMR-reader's import path)."""
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 

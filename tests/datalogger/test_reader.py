@@ -26,9 +26,9 @@ class RunningReader:
         self.frames: list[Frame] = []
         self.counters = Counters()
         self.stop = threading.Event()
-        config = DataloggerSettings(datalogger_port=port, **settings)  # type: ignore[arg-type]
+        config = DataloggerSettings(datalogger_port=port, **settings)
         self.reader = Reader(
-            PortOpener(config),
+            PortOpener(config.config().port),
             self.frames.append,
             self.counters,
             self.stop,

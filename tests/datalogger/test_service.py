@@ -88,7 +88,7 @@ def test_noise_and_bad_crcs_over_tcp_are_rejected_counted_and_not_published(
 ) -> None:
     # A receiver in this process, connected the way a backend connects to raw_telegram.
     heard: list[dict[str, Any]] = []
-    bus = Bus(ServiceSettings(mqtt_host=mosquitto.host, mqtt_port=mosquitto.port), "test")
+    bus = Bus(ServiceSettings(mqtt_host=mosquitto.host, mqtt_port=mosquitto.port).mqtt_config(), "test")
     use_bus(bus)
     datalogger_signals.raw_telegram.connect(lambda **kw: heard.append(kw), sender="house")
     bus.start()
@@ -235,3 +235,17 @@ def test_the_publisher_never_blocks_the_reader(
     assert "oldest" in output
     assert process.stop(signal.SIGTERM) == 0
     assert 0 < spooled(tmp_path) <= 60
+
+
+def test_the_running_datalogger_never_loads_pydantic(
+    mqtt_client: Callable[..., Probe], datalogger: DataloggerFactory
+) -> None:
+    """Settings are validated in a child process; the service itself stays within its memory budget."""
+    probe = mqtt_client()
+    probe.subscribe(RAW)
+    process = datalogger(datalogger_port="simulate", datalogger_simulate_speed="0")
+    probe.wait_for(RAW, count=5, timeout=20)
+    assert process.process is not None
+    maps = Path(f"/proc/{process.process.pid}/maps").read_text()
+    assert "pydantic_core" not in maps, "pydantic loaded in the running datalogger"
+    assert "_ssl" in maps  # the check reads the right process: paho's ssl is there

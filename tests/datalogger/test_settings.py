@@ -6,9 +6,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from dsmr_datalogger.config import SerialParams
 from dsmr_datalogger.meter import meter_name_of
-from dsmr_datalogger.ports import simulator_config
-from dsmr_datalogger.settings import DataloggerSettings, SerialParams
+from dsmr_datalogger.settings import DataloggerSettings, simulator_config
 from dsmr_shared.meters import decode_hex_text
 from dsmr_shared.settings import env_name
 from tests.datalogger.telegram_text import real_telegrams

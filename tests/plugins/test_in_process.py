@@ -39,7 +39,7 @@ def start_runner(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[Callable[...,
     settings = PluginSettings(
         mqtt_host=mosquitto.host, mqtt_port=mosquitto.port, plugins_dir=tmp_path, plugins_queue_size=10
     )
-    bus = Bus(settings, "plugins-in-process")
+    bus = Bus(settings.mqtt_config(), "plugins-in-process")
     signals.use_bus(bus)
     runner = PluginRunner(settings, bus.counters, bus.dispatch_paused)
 

@@ -14,7 +14,7 @@ def make_bus(
     broker: Mosquitto, service: str = "test", subscribe: dict[str, Handler] | None = None, **kwargs: object
 ) -> Bus:
     settings = ServiceSettings(mqtt_host=broker.host, mqtt_port=broker.port, mqtt_client_id=f"c-{service}")
-    bus = Bus(settings, service, **kwargs)  # type: ignore[arg-type]
+    bus = Bus(settings.mqtt_config(), service, **kwargs)  # type: ignore[arg-type]
     for topic_filter, handler in (subscribe or {}).items():
         bus.subscribe(topic_filter, handler)
     bus.start()
@@ -50,7 +50,7 @@ def test_last_will_says_offline_when_the_process_dies(
         "import threading;"
         "from dsmr_shared.bus import Bus;"
         "from dsmr_shared.settings import ServiceSettings;"
-        "b = Bus(ServiceSettings(), 'victim'); b.start(); b.wait_connected(10);"
+        "b = Bus(ServiceSettings().mqtt_config(), 'victim'); b.start(); b.wait_connected(10);"
         "print('connected', flush=True); threading.Event().wait()"
     )
     proc = ServiceProcess([sys.executable, "-c", code], mosquitto.env()).start()
@@ -90,7 +90,7 @@ def test_refused_connack_is_not_a_connection(tmp_path: Path) -> None:
     broker.start()
     try:
         settings = ServiceSettings(mqtt_host=broker.host, mqtt_port=broker.port)
-        bus = Bus(settings, "refused")
+        bus = Bus(settings.mqtt_config(), "refused")
         bus.start()
         wait_for(lambda: bus.counters.get("connect_refused") >= 1, message="a refused CONNACK")
         assert not bus.connected
@@ -177,7 +177,7 @@ def test_receive_maximum_bounds_unacked_messages_in_flight(
     settings = ServiceSettings(
         mqtt_host=mosquitto.host, mqtt_port=mosquitto.port, mqtt_client_id="c-window", mqtt_receive_maximum=5
     )
-    bus = Bus(settings, "window", persistent=True)
+    bus = Bus(settings.mqtt_config(), "window", persistent=True)
     bus.subscribe("w/#", hold)
     bus.start()
     assert bus.wait_connected(10)
@@ -197,7 +197,7 @@ def test_online_means_listening(mosquitto: Mosquitto, mqtt_client: Callable[...,
     watcher = mqtt_client()
     watcher.subscribe("dsmr/service/listener/state")
     settings = ServiceSettings(mqtt_host=mosquitto.host, mqtt_port=mosquitto.port, mqtt_client_id="c-listen")
-    bus = Bus(settings, "listener")
+    bus = Bus(settings.mqtt_config(), "listener")
     bus.subscribe("in/#", lambda m: got.append(m.payload))
     bus.start()  # no wait_connected: the retained "online" alone must mean the subscription is live
     watcher.wait_for("dsmr/service/listener/state", where=lambda m: m.payload == b"online")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dsmr_shared.service import settings_help
+from dsmr_shared.cli import settings_help
 from dsmr_shared.settings import ServiceSettings, load_settings
 
 
@@ -93,3 +93,46 @@ def test_help_lists_every_variable() -> None:
 
 def test_load_settings_returns_instance() -> None:
     assert load_settings(ServiceSettings, "x").mqtt_port == 1883
+
+
+def test_a_variable_wins_over_dotenv_which_wins_over_a_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    host_file = tmp_path / "host"
+    host_file.write_text("from-file\n")
+    monkeypatch.setenv("DSMR_MQTT_HOST_FILE", str(host_file))
+    assert ServiceSettings().mqtt_host == "from-file"
+    (tmp_path / ".env").write_text("DSMR_MQTT_HOST=from-dotenv\n")
+    assert ServiceSettings().mqtt_host == "from-dotenv"
+    monkeypatch.setenv("DSMR_MQTT_HOST", "from-variable")
+    assert ServiceSettings().mqtt_host == "from-variable"
+    assert ServiceSettings(mqtt_host="from-argument").mqtt_host == "from-argument"
+
+
+def test_names_are_case_insensitive_and_unknown_ones_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("dsmr_mqtt_port", "1884")
+    monkeypatch.setenv("DSMR_NO_SUCH_SETTING", "x")
+    assert ServiceSettings().mqtt_port == 1884
+
+
+def test_a_secret_file_named_in_dotenv(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("s3cret")
+    (tmp_path / ".env").write_text(f"# the broker login\nDSMR_MQTT_PASSWORD_FILE='{tmp_path / 'pw'}'\n")
+    password = ServiceSettings().mqtt_password
+    assert password is not None and password.get_secret_value() == "s3cret"
+
+
+def test_mqtt_config_carries_the_login_but_never_shows_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DSMR_MQTT_USERNAME", "backend")
+    monkeypatch.setenv("DSMR_MQTT_PASSWORD", "hunter2")
+    config = ServiceSettings().mqtt_config()
+    assert (config.username, config.password, config.tls) == ("backend", "hunter2", None)
+    assert "hunter2" not in repr(config)
+
+
+def test_mqtt_config_tls_from_a_ca_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    ca = tmp_path / "ca.crt"
+    ca.write_text("x")
+    monkeypatch.setenv("DSMR_MQTT_TLS_CA_FILE", str(ca))
+    tls = ServiceSettings().mqtt_config().tls
+    assert tls is not None and tls.ca_file == ca and not tls.insecure

@@ -17,7 +17,7 @@ from tests.helpers import Mosquitto, Probe, wait_for
 @pytest.fixture
 def bus(mosquitto: Mosquitto) -> Iterator[Bus]:
     settings = ServiceSettings(mqtt_host=mosquitto.host, mqtt_port=mosquitto.port)
-    bus = Bus(settings, "signals-test")
+    bus = Bus(settings.mqtt_config(), "signals-test")
     bus.start()
     assert bus.wait_connected(10)
     signals.use_bus(bus)
@@ -86,7 +86,7 @@ def test_connect_before_the_bus_exists_is_subscribed_later(mosquitto: Mosquitto)
     got: list[str] = []
     sig = Signal("late.signals.s")
     sig.connect(lambda sender, **_: got.append(sender))
-    bus = Bus(ServiceSettings(mqtt_host=mosquitto.host, mqtt_port=mosquitto.port), "late")
+    bus = Bus(ServiceSettings(mqtt_host=mosquitto.host, mqtt_port=mosquitto.port).mqtt_config(), "late")
     bus.start()
     signals.use_bus(bus)
     assert bus.wait_connected(10)

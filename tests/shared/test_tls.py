@@ -81,7 +81,7 @@ def start_bus(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Bus]]:
         monkeypatch.setenv("DSMR_MQTT_TLS_INSECURE", str(insecure).lower())
         for name, path in files.items():
             monkeypatch.setenv(f"DSMR_MQTT_TLS_{name.upper()}_FILE", str(path))
-        bus = Bus(ServiceSettings(), f"tls-{uuid.uuid4().hex[:8]}")
+        bus = Bus(ServiceSettings().mqtt_config(), f"tls-{uuid.uuid4().hex[:8]}")
         buses.append(bus)
         bus.start()
         return bus
@@ -103,7 +103,7 @@ def test_bus_connects_with_the_ca_file(
     tls_broker: TlsBroker, start_bus: Callable[..., Bus], host: str
 ) -> None:
     bus = start_bus(tls_broker.tls_port, host, ca=tls_broker.cert("ca.crt"))
-    assert bus.settings.tls_enabled
+    assert bus.config.tls is not None
     assert bus.wait_connected(10), "the bus should connect over TLS"
     probe = watch_state(tls_broker, bus)
     try:

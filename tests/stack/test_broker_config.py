@@ -255,7 +255,7 @@ def make_bus(
     monkeypatch.setenv("DSMR_MQTT_USERNAME", user)
     monkeypatch.setenv("DSMR_MQTT_PASSWORD_FILE", str(secret))
     monkeypatch.setenv("DSMR_MQTT_CLIENT_ID", f"dsmr-{user}-test-{uuid.uuid4().hex[:6]}")
-    return Bus(ServiceSettings(), user, **kwargs)  # type: ignore[arg-type]
+    return Bus(ServiceSettings().mqtt_config(), user, **kwargs)  # type: ignore[arg-type]
 
 
 def test_each_service_does_its_job_through_the_acl(

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from pydantic_settings import BaseSettings
+from pydantic import BaseModel
 
 from dsmr_backend.settings import BackendSettings
 from dsmr_datalogger.settings import DataloggerSettings
@@ -103,7 +103,7 @@ def test_each_service_logs_in_as_its_own_acl_user(resolved: dict[str, str]) -> N
         assert f"- source: {user}_mqtt_password\n" in blocks["mosquitto"]
 
 
-SETTINGS: dict[str, type[BaseSettings]] = {
+SETTINGS: dict[str, type[BaseModel]] = {
     "datalogger": DataloggerSettings,
     "backend": BackendSettings,
     "pvoutput": PVOutputSettings,
@@ -111,7 +111,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
 }
 
 
-def known_variables(settings_cls: type[BaseSettings]) -> set[str]:
+def known_variables(settings_cls: type[BaseModel]) -> set[str]:
     """Every variable a settings class reads, with the *_FILE form of each."""
     names = {env_name(settings_cls, field) for field in settings_cls.model_fields}
     return names | {f"{name}_FILE" for name in names}

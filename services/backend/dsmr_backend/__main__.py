@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dsmr_backend.settings import BackendSettings
-from dsmr_shared.service import build_cli, setup_logging, stop_event
+from dsmr_shared.cli import build_cli
+from dsmr_shared.service import setup_logging, stop_event
 from dsmr_shared.settings import load_settings
 
 DESCRIPTION = (

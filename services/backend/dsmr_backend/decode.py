@@ -8,9 +8,8 @@ from dsmr_backend.errors import RejectedMessageError
 from dsmr_shared.envelope import Envelope
 from dsmr_shared.errors import EnvelopeError
 from dsmr_shared.meters import MAX_METER_NAME
-from dsmr_shared.topics import topic_safe
+from dsmr_shared.topics import RAW_TELEGRAM, topic_safe
 
-RAW_TELEGRAM = "dsmr_datalogger.signals.raw_telegram"
 MAX_TELEGRAM_BYTES = 256 * 1024
 """Plain-text payloads above this are refused unread: a real telegram is a few KiB."""
 

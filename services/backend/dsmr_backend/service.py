@@ -5,7 +5,6 @@ import logging
 import threading
 import time
 
-from dsmr_backend.decode import RAW_TELEGRAM
 from dsmr_backend.discovery import Device, Discovery
 from dsmr_backend.errors import StorageError
 from dsmr_backend.ingest import Batch, Ingest
@@ -23,7 +22,7 @@ from dsmr_backend.storage.store import ReadingStore
 from dsmr_shared import signals
 from dsmr_shared.bus import Bus, Message
 from dsmr_shared.counters import Counters
-from dsmr_shared.topics import signal_topic
+from dsmr_shared.topics import RAW_TELEGRAM, signal_topic
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ class Backend:
         self.settings = client_settings(settings)
         s = self.settings
         self.counters = Counters()
-        self.bus = Bus(s, SERVICE, persistent=True, share_group=s.backend_share_group)
+        self.bus = Bus(s.mqtt_config(), SERVICE, persistent=True, share_group=s.backend_share_group)
         self.store = ReadingStore(make_engine(s.database_url))
         self.outputs = Outputs(self._publish, s.topic_prefix)
         self.discovery = (

@@ -3,10 +3,10 @@
 import logging
 import threading
 
+from dsmr_datalogger.config import DataloggerConfig
 from dsmr_datalogger.ports import PortOpener
 from dsmr_datalogger.publisher import Publisher
 from dsmr_datalogger.reader import Reader
-from dsmr_datalogger.settings import DataloggerSettings
 from dsmr_datalogger.sink import TelegramSink
 from dsmr_datalogger.spool import Spool
 from dsmr_datalogger.stats import StatsReporter
@@ -21,39 +21,35 @@ SERVICE = "datalogger"
 class Datalogger:
     """The whole service; ``run`` returns when stopped or when a replay is fully published."""
 
-    def __init__(self, settings: DataloggerSettings, stop: threading.Event) -> None:
-        self.settings = settings
+    def __init__(self, config: DataloggerConfig, stop: threading.Event) -> None:
+        self.config = config
         self.stop = stop
         self.counters = Counters()
-        self.spool = Spool(settings.datalogger_spool_path, settings.spool_max_bytes, self.counters)
-        self.bus = Bus(settings, SERVICE)
+        self.spool = Spool(config.spool_path, config.spool_max_bytes, self.counters)
+        self.bus = Bus(config.mqtt, SERVICE)
         self.publisher = Publisher(self.bus, self.spool, self.counters)
         self.stats = StatsReporter(
-            self.bus,
-            self.spool,
-            self.counters,
-            settings.datalogger_port,
-            settings.datalogger_stats_seconds,
+            self.bus, self.spool, self.counters, config.port.spec, config.stats_seconds
         )
         self.reader = Reader(
-            PortOpener(settings),
-            TelegramSink(self.spool, self.counters, self.bus, settings.datalogger_meter),
+            PortOpener(config.port),
+            TelegramSink(self.spool, self.counters, self.bus, config.meter),
             self.counters,
             stop,
-            watchdog_seconds=settings.datalogger_watchdog_seconds,
-            retry_seconds=settings.datalogger_retry_seconds,
-            max_telegram_bytes=settings.datalogger_max_telegram_bytes,
+            watchdog_seconds=config.watchdog_seconds,
+            retry_seconds=config.retry_seconds,
+            max_telegram_bytes=config.max_telegram_bytes,
         )
 
     def run(self) -> int:
         """Run until SIGTERM/SIGINT (or the end of a replay); return the exit code."""
-        s = self.settings
+        c = self.config
         log.info(
             "reading %s; broker %s:%s; spool %s (%d waiting)",
-            s.datalogger_port,
-            s.mqtt_host,
-            s.mqtt_port,
-            s.datalogger_spool_path,
+            c.port.spec,
+            c.mqtt.host,
+            c.mqtt.port,
+            c.spool_path,
             len(self.spool),
         )
         self.bus.start()
@@ -73,7 +69,7 @@ class Datalogger:
             pass
 
     def _shutdown(self) -> None:
-        self.publisher.stop(self.settings.datalogger_flush_seconds)
+        self.publisher.stop(self.config.flush_seconds)
         self.stats.stop()
         self.stats.report()
         self.bus.close()

@@ -11,9 +11,9 @@ from typing import Protocol
 
 import serial
 
-from dsmr_datalogger.settings import DataloggerSettings, SerialParams
-from dsmr_datalogger.simulator import Simulator, SimulatorConfig
-from dsmr_datalogger.timestamps import from_dutch_local, telegram_time
+from dsmr_datalogger.config import PortConfig, SerialParams
+from dsmr_datalogger.simulator import Simulator
+from dsmr_datalogger.timestamps import telegram_time
 from dsmr_shared.errors import DsmrError
 
 log = logging.getLogger(__name__)
@@ -222,9 +222,9 @@ class FileReplay:
 class PortOpener:
     """Opens the configured port; keeps simulator and replay state across reopens."""
 
-    def __init__(self, settings: DataloggerSettings) -> None:
-        self.settings = settings
-        self.name = settings.datalogger_port
+    def __init__(self, config: PortConfig) -> None:
+        self.config = config
+        self.name = config.spec
         self._virtual: Port | None = None
 
     def open(self) -> Port:
@@ -233,26 +233,10 @@ class PortOpener:
             return self._virtual
         spec = self.name
         if spec == "simulate":
-            self._virtual = SimulatedPort(
-                Simulator(simulator_config(self.settings)), self.settings.datalogger_simulate_speed
-            )
+            self._virtual = SimulatedPort(Simulator(self.config.simulator), self.config.simulate_speed)
             return self._virtual
         if spec.startswith("file:"):
             path = Path(spec.removeprefix("file:")).expanduser()
-            self._virtual = FileReplay(path, self.settings.datalogger_replay_speed)
+            self._virtual = FileReplay(path, self.config.replay_speed)
             return self._virtual
-        return SerialPort(spec, self.settings.serial_params)
-
-
-def simulator_config(settings: DataloggerSettings) -> SimulatorConfig:
-    """Turn the DSMR_DATALOGGER_SIMULATE_* settings into a simulator config."""
-    start = settings.datalogger_simulate_start
-    if start is not None and start.tzinfo is None:
-        start = from_dutch_local(start)
-    defaults = SimulatorConfig()
-    return SimulatorConfig(
-        start=start or defaults.start,
-        solar=settings.datalogger_simulate_solar,
-        gas=settings.datalogger_simulate_gas,
-        seed=settings.datalogger_simulate_seed,
-    )
+        return SerialPort(spec, self.config.serial)

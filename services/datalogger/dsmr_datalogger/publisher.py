@@ -4,11 +4,10 @@ import logging
 import threading
 import time
 
-from dsmr_datalogger.signals import raw_telegram
 from dsmr_datalogger.spool import Spool, SpoolItem
 from dsmr_shared.bus import Bus, PublishHandle
 from dsmr_shared.counters import Counters
-from dsmr_shared.topics import signal_topic
+from dsmr_shared.topics import RAW_TELEGRAM, signal_topic
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,7 @@ class Publisher(threading.Thread):
                 log.info("first telegram published (QoS 1, acknowledged by the broker)")
 
     def _publish(self, item: SpoolItem) -> bool:
-        topic = signal_topic(self.bus.prefix, raw_telegram.name, item.sender)
+        topic = signal_topic(self.bus.prefix, RAW_TELEGRAM, item.sender)
         handle = self.bus.publish(topic, item.payload, qos=1)
         return self._acknowledged(handle)
 

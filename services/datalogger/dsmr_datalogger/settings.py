@@ -1,39 +1,20 @@
 """The datalogger's settings: the P1 port, serial presets, spool, watchdog and simulator."""
 
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
 
+from dsmr_datalogger.config import SERIAL_PRESETS, DataloggerConfig, PortConfig, SerialParams
+from dsmr_datalogger.simulator import SimulatorConfig
+from dsmr_datalogger.timestamps import from_dutch_local
 from dsmr_shared.settings import ServiceSettings
 from dsmr_shared.topics import topic_safe
 
 DsmrVersion = Literal["2.2", "3", "4", "5", "be", "lu"]
 Parity = Literal["N", "E", "O", "M", "S"]
 
-
-@dataclass(frozen=True)
-class SerialParams:
-    """What pyserial needs besides the port name."""
-
-    baudrate: int
-    bytesize: int
-    parity: str
-    stopbits: float
-
-
-SERIAL_PRESETS: dict[str, SerialParams] = {
-    "2.2": SerialParams(9600, 7, "E", 1),
-    "3": SerialParams(9600, 7, "E", 1),
-    "4": SerialParams(115200, 8, "N", 1),
-    "5": SerialParams(115200, 8, "N", 1),
-    "be": SerialParams(115200, 8, "N", 1),
-    "lu": SerialParams(115200, 8, "N", 1),
-}
-"""DSMR 2.2 and 3 talk 9600 baud 7E1; DSMR 4 and later (and the Belgian and Luxembourg
-variants) 115200 baud 8N1."""
 
 _VERSION_ALIASES = {"3.0": "3", "4.0": "4", "4.2": "4", "5.0": "5", "5.0.2": "5"}
 
@@ -201,3 +182,40 @@ class DataloggerSettings(ServiceSettings):
     def spool_max_bytes(self) -> int:
         """The spool bound in bytes."""
         return int(self.datalogger_spool_max_mb * 1024 * 1024)
+
+    def config(self) -> DataloggerConfig:
+        """The runtime configuration these settings describe."""
+        port = PortConfig(
+            spec=self.datalogger_port,
+            serial=self.serial_params,
+            replay_speed=self.datalogger_replay_speed,
+            simulator=simulator_config(self),
+            simulate_speed=self.datalogger_simulate_speed,
+        )
+        return DataloggerConfig(
+            mqtt=self.mqtt_config(),
+            log_level=self.log_level,
+            port=port,
+            meter=self.datalogger_meter,
+            max_telegram_bytes=self.datalogger_max_telegram_bytes,
+            spool_path=self.datalogger_spool_path,
+            spool_max_bytes=self.spool_max_bytes,
+            watchdog_seconds=self.datalogger_watchdog_seconds,
+            retry_seconds=self.datalogger_retry_seconds,
+            flush_seconds=self.datalogger_flush_seconds,
+            stats_seconds=self.datalogger_stats_seconds,
+        )
+
+
+def simulator_config(settings: DataloggerSettings) -> SimulatorConfig:
+    """Turn the DSMR_DATALOGGER_SIMULATE_* settings into a simulator config."""
+    start = settings.datalogger_simulate_start
+    if start is not None and start.tzinfo is None:
+        start = from_dutch_local(start)
+    defaults = SimulatorConfig()
+    return SimulatorConfig(
+        start=start or defaults.start,
+        solar=settings.datalogger_simulate_solar,
+        gas=settings.datalogger_simulate_gas,
+        seed=settings.datalogger_simulate_seed,
+    )

@@ -4,13 +4,12 @@ import logging
 import sqlite3
 
 from dsmr_datalogger.meter import meter_name_of
-from dsmr_datalogger.signals import raw_telegram
 from dsmr_datalogger.spool import Spool
 from dsmr_shared.bus import Bus
 from dsmr_shared.counters import Counters
-from dsmr_shared.envelope import Envelope
 from dsmr_shared.framing import Frame
-from dsmr_shared.topics import signal_topic
+from dsmr_shared.topics import RAW_TELEGRAM, signal_topic
+from dsmr_shared.wire import encode_envelope
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +23,9 @@ def reject_kind(reason: str) -> str:
     return next((kind for marker, kind in REJECT_KINDS if marker in reason), DEFAULT_KIND)
 
 
-def raw_telegram_envelope(sender: str, telegram: bytes) -> Envelope:
+def raw_telegram_envelope(sender: str, telegram: bytes) -> bytes:
     """The envelope raw_telegram.send(sender, data=...) would publish, with its one id."""
-    return Envelope.new(raw_telegram.name, sender, {"data": telegram.decode("latin-1")})
+    return encode_envelope(RAW_TELEGRAM, sender, {"data": telegram.decode("latin-1")})
 
 
 class TelegramSink:
@@ -48,7 +47,7 @@ class TelegramSink:
 
     def _accept(self, telegram: bytes) -> None:
         sender = self.meter or meter_name_of(telegram)
-        payload = raw_telegram_envelope(sender, telegram).to_json()
+        payload = raw_telegram_envelope(sender, telegram)
         self.counters.inc("telegrams")
         if sender not in self._seen:
             self._seen.add(sender)
@@ -60,7 +59,7 @@ class TelegramSink:
             # A broken spool (disk full, file gone) must not cost the telegram: paho queues it.
             self.counters.inc("spool_errors")
             log.error("spool %s failed (%s); publishing directly", self.spool.path, exc)
-            self.bus.publish(signal_topic(self.bus.prefix, raw_telegram.name, sender), payload, qos=1)
+            self.bus.publish(signal_topic(self.bus.prefix, RAW_TELEGRAM, sender), payload, qos=1)
 
     def _reject(self, frame: Frame) -> None:
         reason = frame.error or "rejected"

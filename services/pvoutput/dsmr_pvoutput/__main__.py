@@ -4,7 +4,8 @@ import logging
 
 from dsmr_pvoutput.service import PVOutputService
 from dsmr_pvoutput.settings import PVOutputSettings
-from dsmr_shared.service import build_cli, setup_logging, stop_event
+from dsmr_shared.cli import build_cli
+from dsmr_shared.service import setup_logging, stop_event
 from dsmr_shared.settings import load_settings
 
 log = logging.getLogger("dsmr_pvoutput")

@@ -45,7 +45,7 @@ class PVOutputService:
     ) -> None:
         self.settings = settings
         self.clock = clock
-        self.bus = bus or Bus(settings, SERVICE, persistent=True)
+        self.bus = bus or Bus(settings.mqtt_config(), SERVICE, persistent=True)
         self.counters = Counters()
         self.outbox: Outbox | None = None
         self.tracker: IntervalTracker | None = None
