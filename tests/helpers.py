@@ -129,6 +129,16 @@ class Mosquitto:
             self._process.wait(timeout)
         self._process = None
 
+    def pause(self) -> None:
+        """Freeze the broker (SIGSTOP): connections stay open, nothing is read or acknowledged."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused broker go on (SIGCONT)."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
+
     def env(self) -> dict[str, str]:
         """The DSMR_MQTT_* variables a service needs to reach this broker."""
         return {

@@ -5,6 +5,7 @@ import random
 import socket
 import ssl
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +27,8 @@ BACKOFF_FIRST = 0.5
 BACKOFF_CAP = 30.0
 ONLINE = "online"
 OFFLINE = "offline"
+ACK_RECHECK = 0.05
+"""Seconds between looks at paho's count while waiting for PUBACKs."""
 
 
 class Message:
@@ -174,6 +177,7 @@ class Bus:
         self.uid = uuid.uuid4().hex
         self._dispatch_lock = threading.Lock()
         self._refused_mids: set[int] = set()
+        self._acked = threading.Condition()  # notified on every PUBACK and on disconnect
         self.client_id = config.client_id or default_client_id(service)
         self._thread: threading.Thread | None = None
         self._client = self._make_client()
@@ -344,6 +348,8 @@ class Bus:
                 self._refused_mids.discard(mid)
         if reason.is_failure:
             self.counters.inc("publish_refused")
+        with self._acked:
+            self._acked.notify_all()
 
     def _was_refused(self, mid: int) -> bool:
         with self._lock:
@@ -361,6 +367,8 @@ class Bus:
         with self._lock:
             self._session_up = False
         self._connected.clear()
+        with self._acked:
+            self._acked.notify_all()  # a waiting publisher stops waiting: nothing drains offline
         if was_connected and not self._stopping.is_set():
             self.counters.inc("disconnects")
             log.warning("lost the broker %s: %s", self._address(), reason)
@@ -482,6 +490,31 @@ class Bus:
         """Publish without waiting; QoS 1 messages sent while offline go out after reconnect."""
         info = self._client.publish(topic, payload, qos=qos, retain=retain)
         return PublishHandle(info, topic, self._was_refused)
+
+    def unacknowledged(self) -> int:
+        """QoS 1/2 publishes paho holds until the broker acknowledges them (in flight or queued)."""
+        # paho has no public count; its dict of unacknowledged messages is stable since 1.x.
+        return len(self._client._out_messages)
+
+    def wait_unacknowledged(self, most: int, timeout: float) -> bool:
+        """Wait until at most ``most`` publishes await the broker's PUBACK; False on timeout or offline.
+
+        paho sends only 20 at a time and queues the rest without limit: a producer that
+        publishes faster than the broker acknowledges (QoS 1 outputs at import speed) calls this
+        to be held back. Never call it on the network thread (a bus handler): that would wait
+        on itself, so it returns False there at once.
+        """
+        if threading.current_thread() is self._thread:
+            return False
+        deadline = time.monotonic() + timeout
+        with self._acked:
+            while self.connected and self.unacknowledged() > most:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                # paho calls on_publish just before it forgets the message: look again shortly.
+                self._acked.wait(min(left, ACK_RECHECK))
+        return self.connected and self.unacknowledged() <= most
 
     def publish_and_wait(
         self,

@@ -16,6 +16,7 @@ from dsmr_backend.errors import StorageError
 from dsmr_backend.fields import stored_fields
 from dsmr_backend.parser import parse
 from dsmr_backend.storage import migrate as migrate_module
+from dsmr_backend.storage.bulk import part_sizes
 from dsmr_backend.storage.engine import make_engine, normalise_url
 from dsmr_backend.storage.migrate import alembic_config
 from dsmr_backend.storage.rows import MeterReading, as_utc
@@ -100,6 +101,27 @@ def test_big_batches_are_split_below_the_parameter_limit(store: ReadingStore) ->
     result = store.save([item(i) for i in range(1500)])
     assert len(result.new) == 1500
     assert store.count_readings() == 1500
+
+
+def test_batches_of_any_size_use_a_few_statement_shapes(store: ReadingStore) -> None:
+    # The drivers keep prepared statements by text (pysqlite 128 per connection): one INSERT per
+    # batch size made a connection hold up to 128 statements of up to 500 rows (~90 MiB RSS).
+    statements: set[str] = set()
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith('INSERT INTO "readings"'):
+            statements.add(statement)
+
+    sa.event.listen(store.engine, "before_cursor_execute", seen)
+    offset = 0
+    for size in (*range(1, 40), 127, 128, 129, 255, 300, 499, 500):
+        result = store.save([item(offset + i) for i in range(size)])
+        assert len(result.new) == size
+        offset += size
+    assert store.count_readings() == offset
+    assert 0 < len(statements) <= 8  # rows per INSERT: 1, 2, 4, ... 128
+    assert part_sizes(500, 128) == [128, 128, 128, 64, 32, 16, 4]
+    assert part_sizes(1000, 50) == [32] * 31 + [8]  # a part never passes the parameter limit
 
 
 def test_every_real_telegram_round_trips(store: ReadingStore) -> None:

@@ -165,6 +165,26 @@ def test_a_publish_made_offline_is_sent_after_reconnect_not_twice(
     bus.close()
 
 
+def test_a_producer_can_wait_until_the_broker_has_acknowledged_its_publishes(mosquitto: Mosquitto) -> None:
+    # paho queues QoS 1 publishes the broker has not acknowledged without limit: a producer
+    # faster than the broker (the backend at import speed) waits here to keep memory bounded.
+    bus = make_bus(mosquitto)
+    assert bus.wait_unacknowledged(0, timeout=10)  # "online" went out at QoS 1
+    mosquitto.pause()
+    try:
+        for n in range(100):
+            bus.publish(f"q/{n}", b"x" * 1000, qos=1)
+        assert bus.unacknowledged() == 100
+        assert not bus.wait_unacknowledged(10, timeout=0.2)  # the broker acknowledges nothing now
+    finally:
+        mosquitto.resume()
+    assert bus.wait_unacknowledged(10, timeout=20)
+    assert bus.wait_unacknowledged(0, timeout=20)
+    assert bus.unacknowledged() == 0
+    bus.close()
+    assert not bus.wait_unacknowledged(0, timeout=0.2)  # offline nothing drains: no wait
+
+
 def test_receive_maximum_bounds_unacked_messages_in_flight(
     mosquitto: Mosquitto, mqtt_client: Callable[..., Probe]
 ) -> None:

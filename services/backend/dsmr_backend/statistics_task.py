@@ -35,7 +35,7 @@ from dsmr_backend.analytics.consumption import MINUTE, QUARTER
 from dsmr_backend.analytics.periods import DAY, HOUR, day_bounds, days, floor_to, local_day
 from dsmr_backend.analytics.retention import readings_to_delete
 from dsmr_backend.analytics.series import Series
-from dsmr_backend.analytics.statistics import day_not_ready, day_so_far
+from dsmr_backend.analytics.statistics import day_not_ready, day_points, day_so_far
 from dsmr_backend.period_outputs import LiveTotals
 from dsmr_backend.storage.statistics_store import StatisticsStore
 
@@ -45,7 +45,7 @@ RETENTION_EVERY = 3600.0
 """Seconds between retention runs (the first runs at start)."""
 RETENTION_DAYS_PER_RUN = 31
 """Most days thinned per run and meter, so a first run on a big database stays short."""
-CHUNK = 20_000
+CHUNK = 5_000
 """Most readings one consumption step loads (a catch-up goes chunk by chunk)."""
 
 Clock = Callable[[], datetime]
@@ -167,8 +167,9 @@ class StatisticsTask:
         pending = day_not_ready(Series(probe), day, now=now)
         if pending is not None:
             return pending
-        points = self.store.points(meter, meter_id, start, end) + boundary
-        return compute_day(points, day, now=now, prices=self.prices)
+        # Only the readings the day's figures depend on: a whole day as points is ~250 MB.
+        inside_day = day_points(self.store.day_readings(meter, meter_id, start, end), day)
+        return compute_day([*inside_day, *boundary], day, now=now, prices=self.prices)
 
     def _boundary_points(self, meter: str, meter_id: int, end: datetime) -> list[ReadingPoint]:
         """The first readings at/after ``end`` (electricity, gas, water) and the newest one."""
@@ -249,7 +250,8 @@ class StatisticsTask:
         deleted, thinned_days = 0, 0
         for day in days(local_day(first), local_day(limit)):
             start, end = day_bounds(day)
-            points = self.store.points(meter, meter_id, start, min(end, limit))
+            # Times, gas and water are all retention looks at: the narrow, streamed day query.
+            points = self.store.day_readings(meter, meter_id, start, min(end, limit))
             doomed = readings_to_delete(points, now=limit + timedelta(days=keep), keep_days=keep)
             if doomed:
                 deleted += self.store.delete_readings(meter_id, doomed)

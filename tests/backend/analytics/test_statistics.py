@@ -18,6 +18,7 @@ from dsmr_backend.analytics.statistics import (
     NotReady,
     compute_day,
     compute_days,
+    day_points,
     day_so_far,
     days_to_compute,
     quantities,
@@ -272,3 +273,35 @@ def test_days_to_compute_runs_from_the_last_done_day_to_yesterday() -> None:
     assert days_to_compute(first, None, now=now) == [date(2025, 3, 29), date(2025, 3, 30), date(2025, 3, 31)]
     assert days_to_compute(first, date(2025, 3, 30), now=now) == [date(2025, 3, 31)]
     assert days_to_compute(first, date(2025, 3, 31), now=now) == []
+
+
+def _rough(points: list[ReadingPoint], seed: int) -> list[ReadingPoint]:
+    """The readings with untidy sub-meters: gas values missing or stamped out of order, water
+    without its own time (the reading's time counts then), some of it missing."""
+    rng = random.Random(seed)
+    out = []
+    for p in points:
+        gas_time = p.gas_timestamp
+        if gas_time is not None and rng.random() < 0.05:
+            gas_time += timedelta(minutes=rng.choice((-20, -5, 5, 70)))
+        gas = None if rng.random() < 0.05 else p.gas
+        water = None if rng.random() < 0.3 else p.delivered_1 * 7
+        out.append(replace(p, gas=gas, gas_timestamp=gas_time, water=water))
+    return out
+
+
+@pytest.mark.parametrize("run_name", ["week", "spring", "autumn"])
+def test_a_day_from_its_boundary_readings_equals_the_day_from_all_of_them(
+    run_name: str, request: pytest.FixtureRequest, prices: PriceTable
+) -> None:
+    """``day_points`` keeps a few dozen readings of a day (memory); the rows must not change."""
+    scenario, _, points = request.getfixturevalue(run_name)
+    for seed, readings in enumerate((points, _rough(points, 1), _rough(points, 2))):
+        for day in the_days(scenario):
+            start, end = local_midnight(day), local_midnight(day + ONE_DAY)
+            inside = [p for p in readings if start <= p.timestamp < end]
+            after = [p for p in readings if p.timestamp >= end]
+            kept = list(day_points(inside, day))
+            assert len(kept) < 4 * 26, (run_name, seed, day, len(kept))
+            whole = compute_day(inside + after, day, now=LATER, prices=prices)
+            assert compute_day(kept + after, day, now=LATER, prices=prices) == whole, (run_name, seed, day)

@@ -14,7 +14,7 @@ so recomputing gives identical rows.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
@@ -177,6 +177,60 @@ def compute_day(
             for h in hours
         )
     return DayRows(apply_costs(stats, day_prices), hours)
+
+
+Stamp = Callable[[ReadingPoint], datetime | None]
+"""When a reading's value was taken (None: the reading has no such value)."""
+
+
+def _reading_time(point: ReadingPoint) -> datetime:
+    return point.timestamp
+
+
+def _gas_time(point: ReadingPoint) -> datetime | None:
+    return point.gas_timestamp if point.gas is not None else None
+
+
+def _water_time(point: ReadingPoint) -> datetime | None:
+    return (point.water_timestamp or point.timestamp) if point.water is not None else None
+
+
+class _FirstAtOrAfter:
+    """Picks, from readings in time order, the first whose ``stamp`` reaches each boundary."""
+
+    def __init__(self, boundaries: Sequence[datetime], stamp: Stamp) -> None:
+        self.boundaries = boundaries
+        self.stamp = stamp
+        self.next = 0
+
+    def picks(self, point: ReadingPoint) -> bool:
+        """Whether ``point`` is the first to reach one or more boundaries not reached before."""
+        at = self.stamp(point)
+        if at is None or self.next >= len(self.boundaries) or at < self.boundaries[self.next]:
+            return False
+        while self.next < len(self.boundaries) and at >= self.boundaries[self.next]:
+            self.next += 1
+        return True
+
+
+def day_points(points: Iterable[ReadingPoint], day: date, tz: tzinfo = AMSTERDAM) -> Iterator[ReadingPoint]:
+    """The few readings of a day that ``compute_day`` looks at, from the day's readings in time order.
+
+    Every lookup of a day's statistics is "the first reading (gas value, water value) at or after"
+    an hour start or the day's end, so keeping those readings and the last one gives the same rows
+    as the whole day: about 75 readings instead of 86,400 held in memory at once (~250 MB).
+    """
+    boundaries = (*hour_starts(day, tz), day_bounds(day, tz).end)
+    pickers = [_FirstAtOrAfter(boundaries, stamp) for stamp in (_reading_time, _gas_time, _water_time)]
+    last: ReadingPoint | None = None
+    for point in points:
+        last = point
+        picked = [picker.picks(point) for picker in pickers]  # every picker sees every reading
+        if any(picked):
+            yield point
+            last = None
+    if last is not None:
+        yield last
 
 
 def compute_days(

@@ -5,7 +5,7 @@ written with its hours in one transaction: a crash leaves a day complete or abse
 replicas computing the same day store it once.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -50,12 +50,22 @@ POINT_KEYS = (
     "water_timestamp",
 )
 """The reading columns the analytics read (``point_from_values`` keys)."""
+DAY_KEYS = (
+    *POINT_KEYS[:4],
+    "extra_device_delivered",
+    "extra_device_timestamp",
+    "water_delivered",
+    "water_timestamp",
+)
+"""The columns hour and day statistics read: registers, gas and water."""
+STREAM_ROWS = 2000
+"""Rows fetched at a time when a day of readings is streamed."""
 
 Hook = Callable[[Connection], None]
 
 
-def _point_columns() -> list[sa.ColumnElement[Any]]:
-    return [readings.c.timestamp, *(readings.c[k] for k in POINT_KEYS if k in readings.c)]
+def _point_columns(keys: Sequence[str] = POINT_KEYS) -> list[sa.ColumnElement[Any]]:
+    return [readings.c.timestamp, *(readings.c[k] for k in keys if k in readings.c)]
 
 
 def _to_point(meter: str, row: sa.Row[Any]) -> ReadingPoint | None:
@@ -76,6 +86,7 @@ class StatisticsStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._columns = _point_columns()
+        self._day_columns = _point_columns(DAY_KEYS)
 
     # -- meters and readings ----------------------------------------------------------------------
 
@@ -103,6 +114,24 @@ class StatisticsStore:
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
         return [p for p in (_to_point(meter, r) for r in rows) if p is not None]
+
+    def day_readings(
+        self, meter: str, meter_id: int, start: datetime, end: datetime
+    ) -> Iterator[ReadingPoint]:
+        """The meter's readings in [start, end) in time order, with ``DAY_KEYS`` only, fetched in parts.
+
+        A day is 86,400 readings: consume this lazily (``analytics.day_points``), never as a list.
+        """
+        query = (
+            sa.select(*self._day_columns)
+            .where(readings.c.meter_id == meter_id, readings.c.timestamp >= start, readings.c.timestamp < end)
+            .order_by(readings.c.timestamp)
+        )
+        with self.engine.connect() as connection:
+            for row in connection.execution_options(yield_per=STREAM_ROWS).execute(query):
+                point = _to_point(meter, row)
+                if point is not None:
+                    yield point
 
     def first_point(
         self, meter: str, meter_id: int, at_or_after: datetime, *, sub_meter: str | None = None
