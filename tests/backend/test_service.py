@@ -330,6 +330,7 @@ def test_backend_called_ticks_and_post_save_follows_each_new_reading(
         where=lambda m: json.loads(m.text).get("stored_readings") == 2,
     )
     assert json.loads(stats[-1].text)["duplicate_readings"] == 1
+    assert "outbox_pending" in json.loads(stats[-1].text)  # post_save published, PUBACK awaited
     assert backend.process.stop() == 0
 
 
