@@ -124,6 +124,16 @@ class PublishHandle:
         """True when paho holds the message to send after a reconnect (QoS > 0 while offline)."""
         return self._info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN
 
+    def poll(self) -> bool | None:
+        """Never blocks: True once the broker acknowledged, False if it or paho refused, else None."""
+        info = self._info
+        if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+            return False  # paho did not keep it; any other code still means paho sends it (again)
+        with info._condition:  # private, as in wait(): is_published() raises unless rc is 0
+            if not info._published:
+                return None
+        return not self._refused(info.mid)
+
     def wait(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds; True once the broker acknowledged."""
         info = self._info

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dsmr_shared.bus import Bus, Message
+from dsmr_shared.bus import Bus, Message, PublishHandle
 from dsmr_shared.envelope import Envelope
 from dsmr_shared.errors import DsmrError, EnvelopeError
 from dsmr_shared.topics import DEFAULT_PREFIX, signal_topic, validate_sender
@@ -133,13 +133,27 @@ class Signal:
 
     def send(self, sender: str, **kwargs: Any) -> list[tuple[Receiver, Any]]:
         """Publish this signal; receivers run where they are connected, so no results return here."""
+        self.publish(self.envelope(sender, **kwargs))
+        return []
+
+    def envelope(self, sender: str, **kwargs: Any) -> Envelope:
+        """Build the envelope ``send`` would publish (fresh id), e.g. to store it in an outbox first."""
+        return Envelope.new(self.name, validate_sender(str(sender)), kwargs)
+
+    def publish(self, envelope: Envelope, payload: bytes | None = None) -> PublishHandle:
+        """Publish a prepared envelope of this signal at its QoS, keeping its id.
+
+        ``payload`` is the envelope's JSON when it was serialised before (an outbox resends the
+        stored bytes unchanged). Receivers skip an id they already ran (``SEEN_IDS``), so a
+        resend after a crash is harmless to them.
+        """
         bus = _bus
         if bus is None:
-            raise DsmrError(f"{self.name}.send: no MQTT bus yet; call dsmr_shared.signals.use_bus()")
-        sender = validate_sender(str(sender))
-        envelope = Envelope.new(self.name, sender, kwargs)
-        bus.publish(signal_topic(bus.prefix, self.name, sender), envelope.to_json(), qos=self.qos)
-        return []
+            raise DsmrError(f"{self.name}: no MQTT bus yet; call dsmr_shared.signals.use_bus()")
+        if envelope.signal != self.name:
+            raise DsmrError(f"{self.name}.publish: the envelope is for {envelope.signal!r}")
+        topic = signal_topic(bus.prefix, self.name, validate_sender(envelope.sender))
+        return bus.publish(topic, payload or envelope.to_json(), qos=self.qos)
 
     send_robust = send
 

@@ -6,6 +6,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from dsmr_backend.parser import parse
+from dsmr_backend.storage.rows import MeterReading
 from dsmr_shared.crc import crc16
 from dsmr_shared.envelope import Envelope
 
@@ -37,6 +39,14 @@ def v5_at(offset_s: int) -> str:
     local = V5_LOCAL_START + timedelta(seconds=offset_s)
     line = f"0-0:1.0.0({local:%y%m%d%H%M%S}W)"
     return with_crc(_TIME_LINE.sub(line, v5(), count=1))
+
+
+def v5_item(offset_s: int, meter: str = "m1") -> MeterReading:
+    """``v5_at(offset_s)`` parsed, as ingest hands it to the store."""
+    text = v5_at(offset_s)
+    reading = parse(text)
+    assert reading.timestamp is not None
+    return MeterReading(meter, reading.timestamp, reading, text)
 
 
 def v5_utc(offset_s: int) -> datetime:

@@ -3,46 +3,18 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from dsmr_backend import service
 from dsmr_backend.decode import Incoming
 from dsmr_backend.outputs import READING_FIELDS, STATS_FIELDS
-from dsmr_backend.service import Backend
-from dsmr_backend.settings import BackendSettings
+from tests.backend.conftest import Runner
 from tests.backend.telegrams import envelope, raw_topic, real_telegrams, v5_at
 from tests.helpers import Mosquitto, Probe, wait_for
 
 pytestmark = pytest.mark.services
-
-Runner = Callable[..., Backend]
-
-
-@pytest.fixture
-def run_backend(mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runner]:
-    """Start a Backend in a thread with the given DSMR_* settings; stopped afterwards."""
-    running: list[tuple[threading.Event, threading.Thread]] = []
-
-    def start(**env: str) -> Backend:
-        for name, value in {**mosquitto.env(), **env}.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("DSMR_BACKEND_DATA_DIR", str(tmp_path / "data"))
-        backend = Backend(BackendSettings())
-        stop = threading.Event()
-        thread = threading.Thread(target=backend.run, args=(stop,), daemon=True)
-        thread.start()
-        running.append((stop, thread))
-        assert wait_for(lambda: backend.bus.connected, 20, message="backend connected")
-        return backend
-
-    yield start
-    for stop, thread in running:
-        stop.set()
-        thread.join(30)
 
 
 def test_the_configured_default_meter_owns_the_dsmr_reader_topics(

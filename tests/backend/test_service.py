@@ -28,6 +28,7 @@ from tests.helpers import (
 pytestmark = pytest.mark.services
 
 STATE = "dsmr/service/backend/state"
+POST_SAVE_READING = "dsmr/dsmr_backend/signals/post_save/DsmrReading"
 ProbeFactory = Callable[..., Probe]
 
 
@@ -183,8 +184,12 @@ def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
     backends: Callable[..., Backend], mosquitto: Mosquitto, mqtt_client: ProbeFactory
 ) -> None:
     total = 1500
-    backend = backends(DSMR_BACKEND_BATCH_SIZE="5", DSMR_BACKEND_HA_DISCOVERY="false").start()
-    online(mqtt_client())
+    backend = backends(
+        DSMR_BACKEND_BATCH_SIZE="5", DSMR_BACKEND_HA_DISCOVERY="false", DSMR_BACKEND_POST_SAVE="all"
+    ).start()
+    probe = mqtt_client()
+    probe.subscribe(POST_SAVE_READING)
+    online(probe)
     payloads = [(raw_topic("m1"), envelope("m1", v5_at(i))) for i in range(total)]
     publisher = publish_fast(mosquitto, payloads)
     backend.wait_count(50, at_least=True)
@@ -196,7 +201,20 @@ def test_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
     backend.wait_count(total, 120)
     stamps = backend.timestamps()
     assert len(stamps) == len(set(stamps)) == total
+    # Every reading's post_save reached the broker, even one whose commit the kill beat its
+    # publish to (the outbox resends it at start), always under one envelope id per reading.
+    ids = wait_for(lambda: post_save_ids(probe, total), 60, message=f"{total} readings' post_save")
+    assert all(len(seen) == 1 for seen in ids.values())
     assert backend.process.stop() == 0
+
+
+def post_save_ids(probe: Probe, readings: int) -> dict[str, set[str]]:
+    """Reading time -> the envelope ids its post_save came with, once every reading has one."""
+    ids: dict[str, set[str]] = {}
+    for message in probe.received(POST_SAVE_READING):
+        body = json.loads(message.payload)
+        ids.setdefault(body["kwargs"]["instance"]["timestamp"], set()).add(body["id"])
+    return ids if len(ids) >= readings else {}
 
 
 def test_two_thousand_malformed_payloads_leave_it_up_and_counting(
@@ -312,6 +330,7 @@ def test_backend_called_ticks_and_post_save_follows_each_new_reading(
         where=lambda m: json.loads(m.text).get("stored_readings") == 2,
     )
     assert json.loads(stats[-1].text)["duplicate_readings"] == 1
+    assert "outbox_pending" in json.loads(stats[-1].text)  # post_save published, PUBACK awaited
     assert backend.process.stop() == 0
 
 

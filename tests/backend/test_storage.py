@@ -23,15 +23,7 @@ from dsmr_backend.storage.rows import MeterReading, as_utc
 from dsmr_backend.storage.schema import field_columns, mbus_readings, readings
 from dsmr_backend.storage.store import ReadingStore
 from dsmr_backend.storage.tables import metadata
-from tests.backend.telegrams import real_telegrams, v5_at, v5_utc
-
-
-def item(offset: int, meter: str = "m1") -> MeterReading:
-    """A V5 reading ``offset`` seconds after the fixture's time."""
-    text = v5_at(offset)
-    reading = parse(text)
-    assert reading.timestamp is not None
-    return MeterReading(meter, reading.timestamp, reading, text)
+from tests.backend.telegrams import real_telegrams, v5_item, v5_utc
 
 
 def stored_row(store: ReadingStore, meter: str, when: datetime) -> dict[str, Any]:
@@ -82,23 +74,23 @@ def test_a_new_field_row_becomes_a_column_at_start(
 
 
 def test_save_reports_new_readings_and_skips_repeats(store: ReadingStore) -> None:
-    first = store.save([item(0), item(10)])
+    first = store.save([v5_item(0), v5_item(10)])
     assert [i.timestamp for i in first.new] == [v5_utc(0), v5_utc(10)]
-    again = store.save([item(10), item(20)])  # 10 is a redelivery
+    again = store.save([v5_item(10), v5_item(20)])  # 10 is a redelivery
     assert [i.timestamp for i in again.new] == [v5_utc(20)]
     assert again.duplicates == 1
     assert store.count_readings() == 3
 
 
 def test_the_same_telegram_twice_in_one_batch_is_stored_once(store: ReadingStore) -> None:
-    result = store.save([item(0), item(0), item(0, meter="m2")])
+    result = store.save([v5_item(0), v5_item(0), v5_item(0, meter="m2")])
     assert len(result.new) == 2
     assert store.count_readings("m1") == 1
     assert store.count_readings("m2") == 1
 
 
 def test_big_batches_are_split_below_the_parameter_limit(store: ReadingStore) -> None:
-    result = store.save([item(i) for i in range(1500)])
+    result = store.save([v5_item(i) for i in range(1500)])
     assert len(result.new) == 1500
     assert store.count_readings() == 1500
 
@@ -115,7 +107,7 @@ def test_batches_of_any_size_use_a_few_statement_shapes(store: ReadingStore) -> 
     sa.event.listen(store.engine, "before_cursor_execute", seen)
     offset = 0
     for size in (*range(1, 40), 127, 128, 129, 255, 300, 499, 500):
-        result = store.save([item(offset + i) for i in range(size)])
+        result = store.save([v5_item(offset + i) for i in range(size)])
         assert len(result.new) == size
         offset += size
     assert store.count_readings() == offset
@@ -165,7 +157,7 @@ def test_mbus_readings_are_stored_per_channel_once(store: ReadingStore) -> None:
 
 
 def test_rejections_are_counted_persistently(store: ReadingStore, database_url: str) -> None:
-    store.save([item(0)], rejected=2)
+    store.save([v5_item(0)], rejected=2)
     store.save([], rejected=3)
     again = ReadingStore(make_engine(database_url))
     assert again.counter("rejected_telegrams") == 5
@@ -175,8 +167,8 @@ def test_rejections_are_counted_persistently(store: ReadingStore, database_url: 
 
 def test_first_meter_is_the_oldest(store: ReadingStore) -> None:
     assert store.first_meter() is None
-    store.save([item(0, "b")])
-    store.save([item(0, "a")])
+    store.save([v5_item(0, "b")])
+    store.save([v5_item(0, "a")])
     assert store.first_meter() == "b"
 
 

@@ -156,10 +156,12 @@ def test_a_publish_made_offline_is_sent_after_reconnect_not_twice(
     handle = bus.publish("late/1", b"queued", qos=1, retain=True)
     assert handle.queued
     assert not handle.wait(0.2)
+    assert handle.poll() is None  # not answered yet, and poll never blocks
     mosquitto.start()
     probe = mqtt_client()
     probe.subscribe("late/#")
     assert handle.wait(40), "paho sends the queued message after reconnecting"
+    assert handle.poll() is True
     (message,) = probe.wait_for("late/1")  # retained: no race with the probe's subscription
     assert message.payload == b"queued"
     bus.close()

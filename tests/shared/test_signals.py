@@ -67,6 +67,27 @@ def test_receivers_get_signal_sender_and_kwargs(bus: Bus) -> None:
     assert calls == [{"signal": sig, "sender": "one", "data": "x"}]
 
 
+def test_a_prepared_envelope_published_twice_runs_receivers_once(
+    bus: Bus, mqtt_client: Callable[..., Probe]
+) -> None:
+    calls: list[int] = []
+    sig = Signal("a.signals.prepared")
+    sig.connect(lambda n, **_: calls.append(n))
+    assert bus.wait_subscribed(10)
+    probe = mqtt_client()
+    probe.subscribe(sig.topic())
+    prepared = sig.envelope("one", n=1)
+    payload = prepared.to_json()
+    assert sig.publish(prepared, payload).wait(10)
+    assert sig.publish(prepared, payload).wait(10)  # a resend: same bytes, same id
+    sig.send(sender="one", n=2)  # same topic: arrives after both
+    wait_for(lambda: calls[-1:] == [2])
+    assert calls == [1, 2]
+    assert [m.payload for m in probe.wait_for(sig.topic(), count=3)][:2] == [payload, payload]
+    with pytest.raises(DsmrError, match="envelope is for"):
+        Signal("a.signals.other").publish(prepared)
+
+
 def test_connect_with_sender_filters(bus: Bus) -> None:
     any_sender: list[str] = []
     only_b: list[str] = []

@@ -2,19 +2,22 @@
 
 A message is acknowledged to the broker (PUBACK) only after the transaction holding its reading
 (or its rejection count) has committed: a crash anywhere before that makes the broker redeliver
-it, and the store's (meter, timestamp) key makes the redelivery harmless.
+it, and the store's (meter, timestamp) key makes the redelivery harmless. The post_save
+envelopes of the new readings are staged in that same transaction (the outbox), so a crash after
+the commit cannot lose them either: the next start publishes what is left.
 """
 
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from dsmr_backend.decode import Incoming, RawTelegram, decode
 from dsmr_backend.errors import BadDataError, RejectedMessageError, StorageError
+from dsmr_backend.outbox import Staging
 from dsmr_backend.parser import TelegramError, parse
 from dsmr_backend.reading import Reading
 from dsmr_backend.storage.rows import MeterReading
@@ -46,15 +49,21 @@ class Batch:
     accepted: list[MeterReading] = field(default_factory=list)
     rejected: list[tuple[str | None, RejectedMessageError]] = field(default_factory=list)
     result: SaveResult | None = None
+    staging: Staging | None = None
 
     def newest_per_meter(self) -> list[MeterReading]:
         """The newest newly stored reading of each meter (what live outputs show)."""
-        newest: dict[str, MeterReading] = {}
-        for item in self.result.new if self.result else []:
-            current = newest.get(item.meter)
-            if current is None or item.timestamp >= current.timestamp:
-                newest[item.meter] = item
-        return list(newest.values())
+        return newest_per_meter(self.result.new if self.result else [])
+
+
+def newest_per_meter(items: Iterable[MeterReading]) -> list[MeterReading]:
+    """The newest of ``items`` for each meter."""
+    newest: dict[str, MeterReading] = {}
+    for item in items:
+        current = newest.get(item.meter)
+        if current is None or item.timestamp >= current.timestamp:
+            newest[item.meter] = item
+    return list(newest.values())
 
 
 class RejectionLog:
@@ -94,8 +103,10 @@ class Ingest:
         batch_wait: float = 0.005,
         plain_meter: str | None = None,
         parse: Parse = default_parse,
+        staging: Callable[[], Staging] | None = None,
     ) -> None:
         self.store = store
+        self.staging = staging  # a fresh outbox staging per save attempt (None: no post_save)
         self.parse = parse
         self.on_batch = on_batch
         self.counters = counters
@@ -198,6 +209,8 @@ class Ingest:
         except Exception:
             self.counters.inc("output_errors")
             log.exception("publishing the outputs of a batch failed; the readings are stored")
+        if batch.staging is not None:
+            batch.staging.publish()  # never raises: what fails stays in the outbox
         return batch
 
     def _parse_one(self, incoming: Incoming, batch: Batch) -> None:
@@ -248,8 +261,9 @@ class Ingest:
                     return None
 
     def _save_once(self, batch: Batch) -> SaveResult:
+        batch.staging = self._new_staging()  # what an earlier, rolled-back attempt staged is gone
         try:
-            return self.store.save(batch.accepted, rejected=len(batch.rejected))
+            return self.store.save(batch.accepted, rejected=len(batch.rejected), then=batch.staging)
         except StorageError:
             raise
         except Exception as exc:  # refused data, or a bug tripped by one reading
@@ -257,19 +271,32 @@ class Ingest:
                 log.exception("storing a batch failed unexpectedly; storing one by one")
             return self._save_one_by_one(batch)
 
+    def _new_staging(self) -> Staging | None:
+        return self.staging() if self.staging is not None else None
+
     def _save_one_by_one(self, batch: Batch) -> SaveResult:
-        """A value the database refuses must not block the rest: find and reject it."""
+        """A value the database refuses must not block the rest: find and reject it.
+
+        Each reading is its own transaction with its own post_save, published at once (a retry
+        of the batch would not stage it again), so in ``newest`` mode this rare path sends one
+        per new reading rather than one per meter: more, never fewer.
+        """
+        batch.staging = None
         new: list[MeterReading] = []
         kept: list[MeterReading] = []
         for item in batch.accepted:
+            staging = self._new_staging()
             try:
-                new.extend(self.store.save([item]).new)
+                new.extend(self.store.save([item], then=staging).new)
                 kept.append(item)
             except StorageError:
                 raise
             except Exception as exc:  # this reading cannot be stored: reject it, keep the rest
                 error = RejectedMessageError("bad value", f"{type(exc).__name__}: {exc}")
                 self._reject(f"meter {item.meter}", item.meter, error, batch)
+                continue
+            if staging is not None:
+                staging.publish()
         batch.accepted = kept
         self.store.save([], rejected=len(batch.rejected))
         return SaveResult(new=new, duplicates=len(kept) - len(new))

@@ -1,10 +1,12 @@
 """post_save for consumption and statistics records, with the same burst policy as readings.
 
 ``DSMR_BACKEND_POST_SAVE``: ``all`` sends one per newly saved record, ``newest`` (default) the
-newest of each kind per meter and statistics round (live that is every record: a minute, a gas
-value, an hour, a day each come one at a time; in a catch-up after downtime it is one per kind
-and round, so the broker never sees a flood of stale records), ``off`` none. Records that were
-already stored (a recomputation, another replica) never get one.
+newest of each kind per transaction, which holds one meter's consumption chunk or one day with
+its hours (live that is every record: a minute, a gas value, an hour, a day each come one at a
+time; in a catch-up after downtime it is one per kind and chunk or day, so the broker never sees
+a flood of stale records), ``off`` none. Records that were already stored (a recomputation,
+another replica) never get one. The envelopes are staged in the records' own transaction (the
+outbox), so a crash after the commit does not lose them.
 """
 
 from collections.abc import Sequence
@@ -12,17 +14,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from dsmr_backend.analytics import as_record
-from dsmr_backend.signals import post_save
-from dsmr_backend.statistics_task import Saved
-
-KINDS = (
-    ("ElectricityConsumption", "minutes"),
-    ("GasConsumption", "gas"),
-    ("HourStatistics", "hours"),
-    ("DayStatistics", "days"),
+from dsmr_backend.analytics import (
+    DayStatistics,
+    ElectricityConsumption,
+    GasConsumption,
+    HourStatistics,
+    as_record,
 )
-"""post_save sender (DSMR-reader's model name) -> the ``Saved`` list holding those records."""
+from dsmr_backend.signals import post_save
+from dsmr_shared.envelope import Envelope
+
+KINDS: tuple[type, ...] = (ElectricityConsumption, GasConsumption, HourStatistics, DayStatistics)
+"""The records that get a post_save; the sender is the class name (DSMR-reader's model name)."""
 
 
 def json_value(value: Any) -> Any:
@@ -46,11 +49,10 @@ def chosen(records: Sequence[Any], mode: str) -> Sequence[Any]:
     return records if mode == "all" else records[-1:]
 
 
-def send_post_save(saved: Saved, mode: str) -> int:
-    """Send post_save for what a round saved; return how many were sent."""
-    sent = 0
-    for kind, attribute in KINDS:
-        for record in chosen(getattr(saved, attribute), mode):
-            post_save.send(sender=kind, instance=instance(record), created=True)
-            sent += 1
-    return sent
+def envelopes(records: Sequence[Any], mode: str) -> list[Envelope]:
+    """The post_save envelopes for the records one transaction stored (one meter's, in time order)."""
+    out = []
+    for kind in KINDS:
+        for record in chosen([r for r in records if type(r) is kind], mode):
+            out.append(post_save.envelope(kind.__name__, instance=instance(record), created=True))
+    return out

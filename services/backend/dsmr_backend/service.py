@@ -4,14 +4,17 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Sequence
+from functools import partial
 
 from dsmr_backend.discovery import Device, Discovery
 from dsmr_backend.errors import StorageError
-from dsmr_backend.ingest import Batch, Ingest
+from dsmr_backend.ingest import Batch, Ingest, newest_per_meter
 from dsmr_backend.loop import Loop
+from dsmr_backend.outbox import Outbox
 from dsmr_backend.outputs import MeterStats, Outputs, json_payload
 from dsmr_backend.period_outputs import PeriodOutputs
-from dsmr_backend.record_signals import send_post_save
+from dsmr_backend.record_signals import envelopes as record_envelopes
 from dsmr_backend.settings import BackendSettings
 from dsmr_backend.signals import post_save
 from dsmr_backend.statistics_task import StatisticsTask
@@ -22,6 +25,7 @@ from dsmr_backend.storage.store import ReadingStore
 from dsmr_shared import signals
 from dsmr_shared.bus import Bus, Message
 from dsmr_shared.counters import Counters
+from dsmr_shared.envelope import Envelope
 from dsmr_shared.topics import RAW_TELEGRAM, signal_topic
 
 log = logging.getLogger(__name__)
@@ -38,6 +42,14 @@ statistics task goes on: paho queues what the broker has not acknowledged withou
 catch-up the backend stores faster than the broker acknowledges (its RSS grew ~3.5 KiB a reading)."""
 OUTPUT_WAIT = 10.0
 """Longest wait for that backlog to drain (offline, nothing drains: no wait at all)."""
+
+
+def reading_envelopes(new: Sequence[MeterReading], mode: str) -> list[Envelope]:
+    """post_save of the readings one transaction stored, to stage in it (``DSMR_BACKEND_POST_SAVE``)."""
+    if mode == "off":
+        return []
+    items = new if mode == "all" else newest_per_meter(new)
+    return [post_save.envelope(POST_SAVE_KIND, instance=json_payload(item), created=True) for item in items]
 
 
 def client_settings(settings: BackendSettings) -> BackendSettings:
@@ -61,6 +73,7 @@ class Backend:
         self.counters = Counters()
         self.bus = Bus(s.mqtt_config(), SERVICE, persistent=True, share_group=s.backend_share_group)
         self.store = ReadingStore(make_engine(s.database_url))
+        self.outbox = Outbox(self.store.engine, self.counters, [post_save])
         self.outputs = Outputs(self._publish, s.topic_prefix)
         self.discovery = (
             Discovery(self._publish, s.topic_prefix, s.backend_ha_prefix, currency=s.backend_currency)
@@ -73,6 +86,7 @@ class Backend:
                 StatisticsStore(self.store.engine),
                 prices=s.price_table(),
                 retention_days=s.backend_retention_days,
+                staging=partial(self.outbox.staging, partial(record_envelopes, mode=s.backend_post_save)),
             )
             if s.backend_statistics
             else None
@@ -85,10 +99,12 @@ class Backend:
             batch_size=s.backend_batch_size,
             batch_wait=s.backend_batch_wait,
             plain_meter=s.backend_plain_meter,
+            staging=partial(self.outbox.staging, partial(reading_envelopes, mode=s.backend_post_save)),
         )
         self.loop = Loop(s.backend_name, s.backend_loop_interval, self.counters)
         self.loop.add_task(self._stats_task)
         self.loop.add_task(self._statistics_task)
+        self.loop.add_task(self._outbox_task)
         self._stats_due = 0.0
         self._statistics_ran = 0.0
         self.default_meter = s.backend_default_meter
@@ -117,6 +133,7 @@ class Backend:
         """Subscribe, start the worker and connect (storage must be prepared)."""
         s = self.settings
         signals.use_bus(self.bus)
+        self._resend_outbox()  # queued in paho now, sent first once connected
         self.bus.add_connect_listener(self._on_connect)
         raw = signal_topic(s.topic_prefix, RAW_TELEGRAM, None)
         self.bus.subscribe(raw, self.ingest.on_envelope, qos=1, shared=True)
@@ -149,7 +166,8 @@ class Backend:
     def close(self) -> None:
         """Finish queued messages, say offline, disconnect, release the database."""
         self.ingest.stop()
-        self.bus.close()
+        self.bus.close()  # its last publish is acknowledged after the ones before it
+        self._outbox_task(0)
         signals.use_bus(None)
         self.store.engine.dispose()
         log.info("backend %s stopped; counters: %s", self.settings.backend_name, self.stats())
@@ -164,12 +182,27 @@ class Backend:
         if now < self._stats_due:
             return
         self._stats_due = now + self.settings.backend_stats_seconds
-        stats = {**self.stats(), "pending": self.ingest.pending()}
+        stats = {**self.stats(), "pending": self.ingest.pending(), "outbox_pending": self.outbox.pending()}
         log.info("stats: %s", " ".join(f"{k}={v}" for k, v in sorted(stats.items())))
         if self.bus.connected:
             name = self.settings.backend_name  # per replica: several may share one broker
             topic = f"{self.settings.topic_prefix}/service/{SERVICE}/stats/{name}"
             self.bus.publish(topic, json.dumps(stats, sort_keys=True), qos=0, retain=True)
+
+    def _resend_outbox(self) -> None:
+        """Publish the signals a crash left between a commit and their PUBACK (same envelope ids)."""
+        try:
+            self.outbox.resend()
+        except StorageError as exc:  # just migrated, so rare; the rows wait for the next start
+            log.error("%s; the rows are resent at the next start", exc)
+
+    def _outbox_task(self, _iteration: int) -> None:
+        """Delete the outbox rows the broker acknowledged (never waits for the broker)."""
+        try:
+            self.outbox.sweep()
+        except StorageError as exc:  # the acknowledged rows stay tracked for the next sweep
+            self.counters.inc("storage_errors")
+            log.warning("%s", exc)
 
     def _statistics_task(self, _iteration: int) -> None:
         """Consumption, statistics and costs; post_save and the consumption topics for what is new."""
@@ -179,9 +212,7 @@ class Backend:
         if self.ingest.pending() and now - self._statistics_ran < STATISTICS_YIELD_MAX:
             return  # catching up: statistics reread the readings, so let the store fill first
         self._statistics_ran = now
-        saved, _more = self.statistics.run(budget_s=STATISTICS_BUDGET)
-        for item in saved:
-            send_post_save(item, self.settings.backend_post_save)
+        saved, _more = self.statistics.run(budget_s=STATISTICS_BUDGET)  # post_save went with each commit
         due, self._periods_due = self._periods_due, False
         changed = {item.meter for item in saved}
         for meter, meter_id in self.statistics.store.meters().items():
@@ -226,7 +257,6 @@ class Backend:
             self._publish_item(item)
         if batch.rejected:
             self.outputs.publish_rejected(self.known_meters(), self.rejected_total)
-        self._send_post_save(batch)
         self._hold_back()
 
     def _hold_back(self) -> None:
@@ -261,11 +291,3 @@ class Backend:
         identity = item.reading.meter
         device = Device(item.meter, identity.header, identity.equipment_id, item.via_datalogger)
         self.discovery.announce(device)
-
-    def _send_post_save(self, batch: Batch) -> None:
-        mode = self.settings.backend_post_save
-        if mode == "off" or batch.result is None:
-            return
-        items = batch.result.new if mode == "all" else batch.newest_per_meter()
-        for item in items:
-            post_save.send(sender=POST_SAVE_KIND, instance=json_payload(item), created=True)

@@ -4,14 +4,16 @@ It runs on the backend loop (and to the end in ``dsmr-backend import``). Where t
 from the store each round (the newest stored minute, peak, gas record and day per meter), never
 from memory, so a backend that was down catches up by itself and replicas share the work: the
 unique keys and insert-if-absent decide what is new. A day is written with its hours in one
-transaction (``StatisticsStore.save_day``).
+transaction (``StatisticsStore.save_day``); with a staging factory, the post_save envelopes of
+each transaction's new records are staged in it (the outbox) and published after its commit.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -36,6 +38,7 @@ from dsmr_backend.analytics.periods import DAY, HOUR, day_bounds, days, floor_to
 from dsmr_backend.analytics.retention import readings_to_delete
 from dsmr_backend.analytics.series import Series
 from dsmr_backend.analytics.statistics import day_not_ready, day_points, day_so_far
+from dsmr_backend.outbox import Staging
 from dsmr_backend.period_outputs import LiveTotals
 from dsmr_backend.storage.statistics_store import StatisticsStore
 
@@ -82,8 +85,10 @@ class StatisticsTask:
         chunk: int = CHUNK,
         clock: Clock = utc_now,
         retention_days: int | None = None,
+        staging: Callable[[], Staging] | None = None,
     ) -> None:
         self.store = store
+        self.staging = staging  # post_save through the outbox (None: no post_save, as in import)
         self.prices = prices
         self.chunk = chunk
         self.clock = clock
@@ -132,7 +137,8 @@ class StatisticsTask:
         ]
         peaks = [p for p in quarter_hour_peaks(series) if peak is None or p.read_at_start > peak]
         gas = gas_changes(series, previous=self.store.last_gas(meter, meter_id))
-        new = self.store.save_consumption(meter_id, minutes, gas, peaks)
+        with self._announcing() as staging:
+            new = self.store.save_consumption(meter_id, minutes, gas, peaks, then=staging)
         into.minutes += new[0]
         into.gas += new[1]
         into.peaks += new[2]
@@ -184,11 +190,20 @@ class StatisticsTask:
 
     def save(self, meter_id: int, rows: DayRows, into: Saved) -> None:
         """Write one day (and its hours) in one transaction."""
-        day, hours = self.store.save_day(meter_id, rows)
+        with self._announcing() as staging:
+            day, hours = self.store.save_day(meter_id, rows, then=staging)
         into.hours += hours
         if day is not None:
             into.days.append(day)
             log.debug("day statistics of %s for %s stored", rows.day.meter, rows.day.day)
+
+    @contextmanager
+    def _announcing(self) -> Iterator[Staging | None]:
+        """A staging for one transaction; what it staged is published once the block committed."""
+        staging = self.staging() if self.staging is not None else None
+        yield staging
+        if staging is not None:
+            staging.publish()
 
     # -- live totals ------------------------------------------------------------------------------
 

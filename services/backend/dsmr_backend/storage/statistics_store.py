@@ -62,6 +62,8 @@ STREAM_ROWS = 2000
 """Rows fetched at a time when a day of readings is streamed."""
 
 Hook = Callable[[Connection], None]
+Then = Callable[[Connection, list[Any]], None]
+"""An in-transaction hook called with the records that were new (the outbox stages post_save)."""
 
 
 def _point_columns(keys: Sequence[str] = POINT_KEYS) -> list[sa.ColumnElement[Any]]:
@@ -233,28 +235,39 @@ class StatisticsStore:
         minutes: Sequence[ElectricityConsumption],
         gas: Sequence[GasConsumption],
         peaks: Sequence[QuarterHourPeak],
+        *,
+        then: Then | None = None,
     ) -> tuple[list[ElectricityConsumption], list[GasConsumption], list[QuarterHourPeak]]:
-        """Insert-if-absent in one transaction; return the records that were new."""
+        """Insert-if-absent in one transaction; return the records that were new.
+
+        ``then`` runs last inside the transaction with the new records.
+        """
         with self.engine.begin() as connection:
-            return (
+            new = (
                 _insert(connection, electricity_consumption, meter_id, minutes, "read_at"),
                 _insert(connection, gas_consumption, meter_id, gas, "read_at"),
                 _insert(connection, quarter_hour_peaks, meter_id, peaks, "read_at_start"),
             )
+            if then is not None:
+                then(connection, [*new[0], *new[1], *new[2]])
+        return new
 
     def save_day(
-        self, meter_id: int, rows: DayRows, *, between: Hook | None = None
+        self, meter_id: int, rows: DayRows, *, between: Hook | None = None, then: Then | None = None
     ) -> tuple[DayStatistics | None, list[HourStatistics]]:
         """Write a day and its hours in ONE transaction; return what was new.
 
         The hours go first and the day row last, so a day row always has all its hours; a crash
-        (or ``between`` raising, for tests) before the commit leaves neither.
+        (or ``between`` raising, for tests) before the commit leaves neither. ``then`` runs last
+        inside the transaction with the new hours and day.
         """
         with self.engine.begin() as connection:
             hours = _insert(connection, hour_statistics, meter_id, rows.hours, "hour_start")
             if between is not None:
                 between(connection)
             days = _insert(connection, day_statistics, meter_id, [rows.day], "day")
+            if then is not None:
+                then(connection, [*hours, *days])
         return (days[0] if days else None), hours
 
     def days(self, meter: str, meter_id: int, first: date, last: date) -> list[DayStatistics]:

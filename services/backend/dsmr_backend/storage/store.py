@@ -1,7 +1,7 @@
 """The reading store: batched, idempotent inserts that say which readings were new."""
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +18,10 @@ from dsmr_backend.storage.rows import MeterReading, as_utc, mbus_rows, reading_r
 from dsmr_backend.storage.schema import mbus_readings, meters, readings, service_counters
 
 log = logging.getLogger(__name__)
+
+
+Then = Callable[[Connection, list[MeterReading]], None]
+"""An in-transaction hook of ``ReadingStore.save``, called with the readings that were new."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +52,14 @@ class ReadingStore:
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot migrate the database: {exc}") from exc
 
-    def save(self, items: Sequence[MeterReading], rejected: int = 0) -> SaveResult:
-        """Store a batch in one transaction; return the new readings (repeats are skipped)."""
+    def save(
+        self, items: Sequence[MeterReading], rejected: int = 0, *, then: Then | None = None
+    ) -> SaveResult:
+        """Store a batch in one transaction; return the new readings (repeats are skipped).
+
+        ``then`` runs last inside the transaction with the new readings: what it writes (their
+        post_save envelopes) commits with them or not at all.
+        """
         try:
             with self.engine.begin() as connection:
                 meter_ids = self._meter_ids_for(connection, items)
@@ -57,6 +67,8 @@ class ReadingStore:
                 self._insert_mbus(connection, meter_ids, new)
                 if rejected:
                     self._bump(connection, "rejected_telegrams", rejected)
+                if then is not None:
+                    then(connection, new)
         except (DataError, IntegrityError) as exc:
             raise BadDataError(f"the database refused a value: {exc.orig}") from exc
         except SQLAlchemyError as exc:

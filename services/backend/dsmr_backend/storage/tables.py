@@ -5,7 +5,7 @@ A feature with its own tables (consumption, statistics, costs) defines them on
 Alembic's autogenerate and ``test_migrated_schema_matches_the_models`` see them.
 """
 
-from dsmr_backend.storage import statistics_schema
+from dsmr_backend.storage import outbox, statistics_schema
 from dsmr_backend.storage.schema import metadata
 
-__all__ = ["metadata", "statistics_schema"]
+__all__ = ["metadata", "outbox", "statistics_schema"]
