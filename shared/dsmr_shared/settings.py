@@ -78,8 +78,9 @@ class DsmrSettings(BaseModel):
     ``Settings()`` reads the environment; keyword arguments win over it (tests, tools).
     """
 
-    # Unknown DSMR_* names are ignored rather than refused: one .env file serves every service.
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    # Unknown DSMR_* variables are ignored (one .env file serves every service): environment_values
+    # reads only this class's own. A keyword argument that is no setting is a bug: refuse it.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     def __init__(self, **values: Any) -> None:
         super().__init__(**{**environment_values(type(self)), **values})

@@ -136,3 +136,8 @@ def test_mqtt_config_tls_from_a_ca_file(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setenv("DSMR_MQTT_TLS_CA_FILE", str(ca))
     tls = ServiceSettings().mqtt_config().tls
     assert tls is not None and tls.ca_file == ca and not tls.insecure
+
+
+def test_a_keyword_that_is_no_setting_is_refused() -> None:
+    with pytest.raises(ValueError, match="mqtt_hots"):
+        ServiceSettings(mqtt_hots="broker")  # type: ignore[call-arg]
