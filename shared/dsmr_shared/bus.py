@@ -66,6 +66,10 @@ def _noop() -> None:
     return None
 
 
+def _network_thread_writes(_client: mqtt.Client, _userdata: object, _sock: object) -> None:
+    """paho's write hook: nothing to do, the bus's loop sees paho wants to write and writes."""
+
+
 Handler = Callable[[Message], None]
 
 
@@ -197,6 +201,12 @@ class Bus:
     def _make_client(self) -> mqtt.Client:
         client = new_client(self.config, self.client_id, persistent=self.persistent)
         client.manual_ack_set(True)
+        # Only the network thread writes to the socket. Without loop_start() paho writes a
+        # publish or an ack on the caller's thread, and its packet writer takes no lock: with
+        # our loop writing at the same time, packets could go out in the wrong order (or, a
+        # partial write apart, interleaved). With this hook set, paho queues the packet and
+        # wakes the loop through its socket pair instead.
+        client.on_socket_register_write = _network_thread_writes
         client.enable_logger(logging.getLogger("paho"))
         client.will_set(self.state_topic, OFFLINE, qos=1, retain=True)
         client.on_connect = self._on_connect

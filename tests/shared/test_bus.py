@@ -2,8 +2,11 @@
 
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from dsmr_shared.bus import Bus, Handler, Message, backoff_delay
 from dsmr_shared.settings import ServiceSettings
@@ -225,4 +228,30 @@ def test_online_means_listening(mosquitto: Mosquitto, mqtt_client: Callable[...,
     watcher.wait_for("dsmr/service/listener/state", where=lambda m: m.payload == b"online")
     watcher.publish("in/1", b"first")
     wait_for(lambda: got == [b"first"])
+    bus.close()
+
+
+def test_only_the_network_thread_writes_and_publishes_keep_their_order(
+    mosquitto: Mosquitto, mqtt_client: Callable[..., Probe], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # paho writes a publish on the caller's thread unless told otherwise, and its packet writer
+    # has no lock: with our network thread writing too (queued publishes after each PUBACK,
+    # acks), two threads could pop packets in one order and send them in the other.
+    probe = mqtt_client()
+    probe.subscribe("order/#")
+    bus = make_bus(mosquitto, "order")
+    writers: set[str] = set()
+    send = bus._client._sock_send
+
+    def recording_send(buf: bytes | bytearray) -> int:
+        writers.add(threading.current_thread().name)
+        return send(buf)
+
+    monkeypatch.setattr(bus._client, "_sock_send", recording_send)
+    count = 3000  # far beyond paho's 20 in flight: the network thread sends the queued ones
+    handles = [bus.publish("order/x", str(n).encode(), qos=1) for n in range(count)]
+    assert handles[-1].wait(30)
+    received = probe.wait_for("order/x", count=count, timeout=30)
+    assert [int(m.payload) for m in received] == list(range(count))
+    assert writers == {"bus-order"}, f"written from {writers}"
     bus.close()
