@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from dsmr_backend.outbox import Outbox  # noqa: E402
-from dsmr_backend.service import reading_envelopes  # noqa: E402
+from dsmr_backend.record_signals import reading_envelopes  # noqa: E402
 from dsmr_backend.signals import post_save  # noqa: E402
 from dsmr_backend.storage.engine import make_engine  # noqa: E402
 from dsmr_backend.storage.store import ReadingStore  # noqa: E402

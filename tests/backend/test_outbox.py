@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from dsmr_backend.analytics import DayRows, compute_day
 from dsmr_backend.outbox import Outbox, Staging
 from dsmr_backend.record_signals import envelopes as record_envelopes
-from dsmr_backend.service import reading_envelopes
+from dsmr_backend.record_signals import reading_envelopes
 from dsmr_backend.signals import post_save
 from dsmr_backend.storage import outbox as outbox_rows
 from dsmr_backend.storage.statistics_store import StatisticsStore

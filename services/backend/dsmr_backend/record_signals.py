@@ -1,4 +1,4 @@
-"""post_save for consumption and statistics records, with the same burst policy as readings.
+"""Which post_save each transaction stages: for readings, and for consumption and statistics records.
 
 ``DSMR_BACKEND_POST_SAVE``: ``all`` sends one per newly saved record, ``newest`` (default) the
 newest of each kind per transaction, which holds one meter's consumption chunk or one day with
@@ -21,8 +21,14 @@ from dsmr_backend.analytics import (
     HourStatistics,
     as_record,
 )
+from dsmr_backend.ingest import newest_per_meter
+from dsmr_backend.outputs import json_payload
 from dsmr_backend.signals import post_save
+from dsmr_backend.storage.rows import MeterReading
 from dsmr_shared.envelope import Envelope
+
+READING_KIND = "DsmrReading"
+"""The post_save sender of a stored reading (DSMR-reader's model name)."""
 
 KINDS: tuple[type, ...] = (ElectricityConsumption, GasConsumption, HourStatistics, DayStatistics)
 """The records that get a post_save; the sender is the class name (DSMR-reader's model name)."""
@@ -56,3 +62,11 @@ def envelopes(records: Sequence[Any], mode: str) -> list[Envelope]:
         for record in chosen([r for r in records if type(r) is kind], mode):
             out.append(post_save.envelope(kind.__name__, instance=instance(record), created=True))
     return out
+
+
+def reading_envelopes(new: Sequence[MeterReading], mode: str) -> list[Envelope]:
+    """post_save of the readings one transaction stored: all, the newest per meter, or none."""
+    if mode == "off":
+        return []
+    items = new if mode == "all" else newest_per_meter(new)
+    return [post_save.envelope(READING_KIND, instance=json_payload(item), created=True) for item in items]

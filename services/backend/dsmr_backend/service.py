@@ -4,17 +4,17 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
 from functools import partial
 
 from dsmr_backend.discovery import Device, Discovery
 from dsmr_backend.errors import StorageError
-from dsmr_backend.ingest import Batch, Ingest, newest_per_meter
+from dsmr_backend.ingest import Batch, Ingest
 from dsmr_backend.loop import Loop
 from dsmr_backend.outbox import Outbox
-from dsmr_backend.outputs import MeterStats, Outputs, json_payload
+from dsmr_backend.outputs import MeterStats, Outputs
 from dsmr_backend.period_outputs import PeriodOutputs
 from dsmr_backend.record_signals import envelopes as record_envelopes
+from dsmr_backend.record_signals import reading_envelopes
 from dsmr_backend.settings import BackendSettings
 from dsmr_backend.signals import post_save
 from dsmr_backend.statistics_task import StatisticsTask
@@ -25,13 +25,11 @@ from dsmr_backend.storage.store import ReadingStore
 from dsmr_shared import signals
 from dsmr_shared.bus import Bus, Message
 from dsmr_shared.counters import Counters
-from dsmr_shared.envelope import Envelope
 from dsmr_shared.topics import RAW_TELEGRAM, signal_topic
 
 log = logging.getLogger(__name__)
 
 SERVICE = "backend"
-POST_SAVE_KIND = "DsmrReading"
 STATISTICS_BUDGET = 1.0
 """Seconds of statistics work per loop iteration: a long catch-up goes on in the next ones."""
 STATISTICS_YIELD_MAX = 15.0
@@ -42,14 +40,6 @@ statistics task goes on: paho queues what the broker has not acknowledged withou
 catch-up the backend stores faster than the broker acknowledges (its RSS grew ~3.5 KiB a reading)."""
 OUTPUT_WAIT = 10.0
 """Longest wait for that backlog to drain (offline, nothing drains: no wait at all)."""
-
-
-def reading_envelopes(new: Sequence[MeterReading], mode: str) -> list[Envelope]:
-    """post_save of the readings one transaction stored, to stage in it (``DSMR_BACKEND_POST_SAVE``)."""
-    if mode == "off":
-        return []
-    items = new if mode == "all" else newest_per_meter(new)
-    return [post_save.envelope(POST_SAVE_KIND, instance=json_payload(item), created=True) for item in items]
 
 
 def client_settings(settings: BackendSettings) -> BackendSettings:
